@@ -1,0 +1,1 @@
+"""Helpers shared by all pillars: image files, HTML reports."""

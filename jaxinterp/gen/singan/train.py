@@ -1,0 +1,459 @@
+"""Training a SinGAN pyramid, coarse to fine, one jit-compiled program per scale.
+
+One training iteration at scale n (official `train_single_scale`), compiled whole:
+  * draw the iteration's noise map z (grayscale at scale 0);
+  * 3 critic steps, each with a fresh random sample `prev` from the frozen scales 0..n-1 (run inside
+    the same program, upsampled on device), the fake G_n(pad(amp*z + prev), pad(prev)), and the WGAN-GP
+    loss -D(real) + D(fake) + 0.1 * GP;
+  * 3 generator steps on -D(G_n(...)) + alpha * ||G_n(pad(amp*z_opt + rec_prev), pad(rec_prev)) - real||^2,
+    where rec_prev is the upsampled reconstruction from the coarser scales (fixed for the scale) and
+    z_opt the reconstruction noise (zero above scale 0).
+`lax.scan` fuses `iters_per_call` iterations into one call, and `vmap` over a leading `models` axis
+trains several images of the same pyramid geometry at once, sharded over a device mesh.
+
+Decisions, where the paper and the official code leave a choice:
+  * G steps recompute the fake with the current G (the clean reading). Upstream reuses the graph of the
+    last critic step's fake, which only ran on torch <= 1.4 (its issue #101).
+  * The scale-0 reconstruction noise z* is drawn once and fixed (the paper). Upstream re-draws it every
+    iteration (its issue #33); `SinGANConfig.redraw_coarsest_rec_noise=True` does that instead.
+  * The critic's BatchNorm always runs in training mode (upstream never uses its running averages), so
+    we do not track them. The generator's running averages are tracked through every forward pass in
+    training mode, as upstream does, and used once the scale is frozen.
+  * Adam's learning rates drop by 10x after iteration 1600 (MultiStepLR), counted in optimiser updates.
+  * Weights of G_n and D_n start from G_{n-1}, D_{n-1} when their channel counts match (upstream).
+  * Iteration i draws its randomness from fold_in(key(seed, scale, model), i), so any split into calls,
+    and any interrupt + resume, replays the same numbers.
+
+Checkpoints: every finished scale goes to `<run>/scales/NN` (never retrained by `--resume`); inside a
+scale the state is saved to `<out>/progress/` every `checkpoint_every` iterations and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import PartitionSpec
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from jaxinterp.checkpoint import StepCheckpoints
+from jaxinterp.data.images import load_rgb, save_png
+from jaxinterp.errors import InputError, NonFiniteLossError
+from jaxinterp.gen.gan_losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid, singan_geometry
+from jaxinterp.gen.singan import store
+from jaxinterp.gen.singan.config import SinGANConfig
+from jaxinterp.gen.singan.model import Critic, Generator
+from jaxinterp.gen.singan.sampling import draw_noise, pad_hw, random_prev
+from jaxinterp.mesh import MODELS_AXIS, models_mesh, models_sharding, shard_models
+
+METRIC_NAMES = ("d_loss", "gp", "g_adv", "rec_loss")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleSpec:
+    """Static description of the scale being trained (hashable: it keys the compiled programs)."""
+
+    scale: int
+    shapes: tuple[tuple[int, int], ...]  # pyramid shapes 0..scale
+    scale_factor: float
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return self.shapes[self.scale]
+
+
+def geometry_for(cfg: SinGANConfig, input_hw: tuple[int, int]) -> PyramidGeometry:
+    return singan_geometry(
+        input_hw, min_size=cfg.min_size, max_size=cfg.max_size, scale_factor_init=cfg.scale_factor_init
+    )
+
+
+def optimizers(cfg: SinGANConfig) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """Adam(5e-4, betas (0.5, 0.999)) for G and D, x0.1 after `lr_milestone` iterations."""
+
+    def adam(lr: float, steps_per_iter: int) -> optax.GradientTransformation:
+        schedule = optax.piecewise_constant_schedule(lr, {cfg.lr_milestone * steps_per_iter: cfg.lr_gamma})
+        return optax.adam(schedule, b1=cfg.beta1, b2=cfg.beta2, eps=1e-8)
+
+    return adam(cfg.lr_g, cfg.g_steps), adam(cfg.lr_d, cfg.d_steps)
+
+
+def networks(cfg: SinGANConfig, scale: int) -> tuple[Generator, Critic]:
+    channels = cfg.channels(scale)
+    return Generator(channels, cfg.num_layer, cfg.kernel_size), Critic(channels, cfg.num_layer, cfg.kernel_size)
+
+
+def init_state(cfg: SinGANConfig, spec: ScaleSpec, key: jax.Array, warm: dict | None) -> dict:
+    """Fresh (or warm-started) G/D variables and optimiser states for one model at one scale."""
+    generator, critic = networks(cfg, spec.scale)
+    if warm is not None:
+        g_vars, d_vars = warm["g"], warm["d"]
+    else:
+        k_g, k_d = jax.random.split(key)
+        padded = jnp.zeros((1, spec.hw[0] + 2 * cfg.pad, spec.hw[1] + 2 * cfg.pad, 3))
+        g_vars = generator.init(k_g, padded, padded, train=False)
+        d_vars = critic.init(k_d, jnp.zeros((1, *spec.hw, 3)), train=False)
+    tx_g, tx_d = optimizers(cfg)
+    return {
+        "g": g_vars,
+        "d": d_vars,
+        "g_opt": tx_g.init(g_vars["params"]),
+        "d_opt": tx_d.init(d_vars["params"]),
+        "step": jnp.zeros((), jnp.int32),
+    }
+
+
+def scale_data(cfg: SinGANConfig, spec: ScaleSpec, real, frozen: list[dict], key: jax.Array) -> dict:
+    """What stays fixed while scale n trains: the real image, z_opt, rec_prev and noise_amp."""
+    if spec.scale == 0:
+        return {
+            "real": real,
+            "z_opt": draw_noise(key, 0, 1, spec.hw)[0],
+            "rec_prev": jnp.zeros_like(real),
+            "noise_amp": jnp.ones(()),
+        }
+    rec_prev = random_prev(cfg, frozen, spec.shapes, spec.scale_factor, key, reconstruct=True)[0]
+    return {
+        "real": real,
+        "z_opt": jnp.zeros_like(real),
+        "rec_prev": rec_prev,
+        "noise_amp": cfg.noise_amp_init * jnp.sqrt(jnp.mean((real - rec_prev) ** 2)),
+    }
+
+
+def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, frozen: list[dict], model_key):
+    """One SinGAN iteration (d_steps critic updates, then g_steps generator updates) for one model."""
+    generator, critic = networks(cfg, spec.scale)
+    tx_g, tx_d = optimizers(cfg)
+    key = jax.random.fold_in(model_key, state["step"])
+    k_noise, k_zopt, k_critic = jax.random.split(key, 3)
+    real, rec_prev, amp = data["real"][None], data["rec_prev"][None], data["noise_amp"]
+    noise = draw_noise(k_noise, spec.scale, 1, spec.hw)
+    z_opt = data["z_opt"][None]
+    if spec.scale == 0 and cfg.redraw_coarsest_rec_noise:
+        z_opt = draw_noise(k_zopt, 0, 1, spec.hw)
+    d_stats = state["d"]["batch_stats"]
+
+    def score(d_params, image):
+        variables = {"params": d_params, "batch_stats": d_stats}
+        return critic.apply(variables, image, train=True, mutable=["batch_stats"])[0]
+
+    def generate(g_params, g_stats, z, prev):
+        out, updates = generator.apply(
+            {"params": g_params, "batch_stats": g_stats},
+            pad_hw(amp * z + prev, cfg.pad),
+            pad_hw(prev, cfg.pad),
+            train=True,
+            mutable=["batch_stats"],
+        )
+        return out, updates["batch_stats"]
+
+    g_params, g_stats, g_opt = state["g"]["params"], state["g"]["batch_stats"], state["g_opt"]
+    d_params, d_opt = state["d"]["params"], state["d_opt"]
+
+    # The critic and generator steps are lax.scan loops, so XLA compiles each body once.
+    def critic_step(carry, k):
+        d_params, d_opt, g_stats, _ = carry
+        k_prev, k_gp = jax.random.split(k)
+        prev = random_prev(cfg, frozen, spec.shapes, spec.scale_factor, k_prev)
+        fake, g_stats = generate(g_params, g_stats, noise, prev)
+        fake = jax.lax.stop_gradient(fake)
+
+        def critic_loss(p):
+            gp = gradient_penalty(lambda x: score(p, x), real, fake, k_gp, cfg.gp_weight)
+            return wgan_critic_loss(score(p, real), score(p, fake)) + gp, gp
+
+        (d_loss, gp), grads = jax.value_and_grad(critic_loss, has_aux=True)(d_params)
+        updates, d_opt = tx_d.update(grads, d_opt, d_params)
+        return (optax.apply_updates(d_params, updates), d_opt, g_stats, prev), (d_loss, gp)
+
+    carry = (d_params, d_opt, g_stats, jnp.zeros_like(real))
+    (d_params, d_opt, g_stats, prev), (d_losses, gps) = jax.lax.scan(
+        critic_step, carry, jax.random.split(k_critic, cfg.d_steps), unroll=True
+    )
+
+    def generator_step(carry, _):
+        g_params, g_stats, g_opt = carry
+
+        def generator_loss(p):
+            fake, stats = generate(p, g_stats, noise, prev)
+            adv = wgan_generator_loss(score(d_params, fake))
+            rec, stats = generate(p, stats, z_opt, rec_prev)
+            rec_loss = cfg.alpha * jnp.mean((rec - real) ** 2)
+            return adv + rec_loss, (stats, adv, rec_loss)
+
+        (_, (g_stats, adv, rec_loss)), grads = jax.value_and_grad(generator_loss, has_aux=True)(g_params)
+        updates, g_opt = tx_g.update(grads, g_opt, g_params)
+        return (optax.apply_updates(g_params, updates), g_stats, g_opt), (adv, rec_loss)
+
+    (g_params, g_stats, g_opt), (advs, rec_losses) = jax.lax.scan(
+        generator_step, (g_params, g_stats, g_opt), None, length=cfg.g_steps, unroll=True
+    )
+    d_loss, gp, g_adv, rec_loss = d_losses[-1], gps[-1], advs[-1], rec_losses[-1]
+
+    new_state = {
+        "g": {"params": g_params, "batch_stats": g_stats},
+        "d": {"params": d_params, "batch_stats": d_stats},
+        "g_opt": g_opt,
+        "d_opt": d_opt,
+        "step": state["step"] + 1,
+    }
+    return new_state, dict(zip(METRIC_NAMES, (d_loss, gp, g_adv, rec_loss), strict=True))
+
+
+def iterations_per_call(cfg: SinGANConfig) -> int:
+    """How many iterations one compiled call runs: `cfg.iters_per_call` in a `lax.scan` on GPU/TPU,
+    one on CPU, where XLA runs convolutions inside loops ~6-10x slower (measured on JAX 0.10, see
+    bench/README.md); there a Python loop of calls costs < 1 ms per iteration."""
+    return 1 if jax.default_backend() == "cpu" else cfg.iters_per_call
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_chunk(cfg: SinGANConfig, spec: ScaleSpec, length: int, mesh) -> Callable:
+    """The program that trains one scale for `length` iterations, for a stack of models.
+
+    Every leaf has a leading `models` axis, sharded over `mesh`; each device runs its own models
+    (`shard_map`), a single one without `vmap` (so no grouped convolutions), several with it.
+    """
+
+    def one_model(state, data, frozen, model_key):
+        if length == 1:
+            state, metrics = iteration(cfg, spec, state, data, frozen, model_key)
+            return state, jax.tree_util.tree_map(lambda m: m[None], metrics)
+
+        def body(carry, _):
+            return iteration(cfg, spec, carry, data, frozen, model_key)
+
+        return jax.lax.scan(body, state, None, length=length)
+
+    def local_models(state, data, frozen, model_keys):
+        if model_keys.shape[0] == 1:
+            squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
+            out = one_model(squeeze(state), squeeze(data), squeeze(frozen), model_keys[0])
+            return jax.tree_util.tree_map(lambda x: x[None], out)
+        return jax.vmap(one_model)(state, data, frozen, model_keys)
+
+    if mesh.size == 1:
+        # shard_map on one device made the CPU program ~20x slower (JAX 0.10): plain jit instead.
+        return jax.jit(local_models)
+    spec_models = PartitionSpec(MODELS_AXIS)
+    return jax.jit(jax.shard_map(local_models, mesh=mesh, in_specs=spec_models, out_specs=spec_models, check_vma=False))
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_scale_data(cfg: SinGANConfig, spec: ScaleSpec, sharding) -> Callable:
+    return jax.jit(jax.vmap(functools.partial(scale_data, cfg, spec)), out_shardings=sharding)
+
+
+def stack(trees: Sequence) -> object:
+    return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+def unstack(tree, count: int) -> list:
+    return [jax.tree_util.tree_map(lambda x, i=i: np.asarray(x[i]), tree) for i in range(count)]
+
+
+def frozen_view(record: dict) -> dict:
+    """The part of a finished scale that later scales need (the critic is dropped)."""
+    return {"g": record["g"], "z_opt": record["z_opt"], "noise_amp": record["noise_amp"]}
+
+
+def _unique_run_dirs(out: Path, images: Sequence[str]) -> list[Path]:
+    if len(images) == 1:
+        return [out]
+    dirs, seen = [], {}
+    for image in images:
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(str(image).removeprefix("builtin:")).stem) or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        dirs.append(out / (stem if seen[stem] == 1 else f"{stem}_{seen[stem]}"))
+    return dirs
+
+
+@dataclasses.dataclass
+class _Member:
+    run_dir: Path
+    reals: list  # per scale
+    index: int  # position in the user's list (seeds the model's randomness)
+
+
+def train(
+    images: Sequence[str],
+    out: str | Path,
+    cfg: SinGANConfig | None = None,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Trains one SinGAN per image; returns the run folders (`out` itself for a single image).
+
+    Images with the same pyramid geometry train together as one sharded program.
+
+    Args:
+      images: paths (or `builtin:<name>`).
+      out: output folder.
+      cfg: hyper-parameters.
+      resume: continue the runs in `out` (finished scales are kept, a scale in progress continues from
+        its last checkpoint). Without it, an existing run in `out` is an error.
+      show_progress: draw a progress bar.
+      on_chunk: called as on_chunk(scale, iteration) after each compiled call (hooks and tests).
+
+    Raises:
+      InputError: unreadable/invalid image, too small, or a run from another config in `out`.
+      NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint stays on disk).
+    """
+    cfg = cfg or SinGANConfig()
+    if cfg.checkpoint_every % cfg.iters_per_call:
+        raise InputError("checkpoint_every must be a multiple of iters_per_call")
+    if not images:
+        raise InputError("no image given")
+    out = Path(out)
+    loaded = [load_rgb(path) for path in images]
+    geometries = [geometry_for(cfg, image.shape[:2]) for image in loaded]
+    run_dirs = _unique_run_dirs(out, images)
+    for run_dir, geometry, path in zip(run_dirs, geometries, images, strict=True):
+        if (run_dir / "run.json").exists():
+            if not resume:
+                raise InputError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+            store.check_same_config(run_dir, cfg, geometry)
+        store.write_run_json(run_dir, cfg, geometry, str(path))
+
+    groups: dict[tuple, list[_Member]] = {}
+    for index, (run_dir, image, geometry) in enumerate(zip(run_dirs, loaded, geometries, strict=True)):
+        reals = [np.asarray(r) for r in build_pyramid(image, geometry)]
+        (run_dir / "reals").mkdir(parents=True, exist_ok=True)
+        for n, real in enumerate(reals):
+            np.save(run_dir / "reals" / f"{n:02d}.npy", real)
+            save_png(run_dir / "reals" / f"{n:02d}.png", real)
+        groups.setdefault(geometry.shapes, []).append(_Member(run_dir, reals, index))
+
+    total = sum(
+        cfg.niter * (geometry.num_scales - min(store.finished_scales(m.run_dir) for m in members))
+        for (members, geometry) in ((ms, geometries[ms[0].index]) for ms in groups.values())
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        task = progress.add_task("SinGAN", total=total)
+        for group_index, members in enumerate(groups.values()):
+            _train_group(
+                cfg,
+                members,
+                geometries[members[0].index],
+                out / "progress" / f"group{group_index}",
+                lambda n, it, done: progress.update(task, advance=done, description=f"scale {n}"),
+                on_chunk,
+            )
+    return run_dirs
+
+
+def _train_group(cfg, members, geometry, progress_dir, report, on_chunk) -> None:
+    num_models = len(members)
+    mesh = models_mesh(num_models)
+    sharding = models_sharding(mesh)
+    start = min(store.finished_scales(m.run_dir) for m in members)
+    records = [stack([store.load_scale(m.run_dir, n) for m in members]) for n in range(start)]
+    root = jax.random.PRNGKey(cfg.seed)
+
+    for n in range(start, geometry.num_scales):
+        spec = ScaleSpec(n, geometry.shapes[: n + 1], geometry.scale_factor)
+        member_keys = [jax.random.fold_in(jax.random.fold_in(root, n), m.index) for m in members]
+        # Iteration i uses fold_in(model_key, i); set-up randomness comes from a separate branch.
+        model_keys = np.stack([np.asarray(jax.random.fold_in(k, 0)) for k in member_keys])
+        setup_keys = np.stack([np.asarray(jax.random.split(jax.random.fold_in(k, 1))) for k in member_keys])
+        frozen = shard_models([frozen_view(r) for r in records], mesh)
+        warm = n > 0 and cfg.channels(n) == cfg.channels(n - 1)
+        reals = shard_models(np.stack([m.reals[n] for m in members]), mesh)
+        data = compiled_scale_data(cfg, spec, sharding)(reals, frozen, shard_models(setup_keys[:, 0], mesh))
+        state = stack(
+            [
+                init_state(cfg, spec, setup_keys[i, 1], unstack(records[-1], num_models)[i] if warm else None)
+                for i in range(num_models)
+            ]
+        )
+        checkpoints = StepCheckpoints(progress_dir / f"scale{n:02d}")
+        it = 0
+        latest = checkpoints.latest_step()
+        if latest is not None:
+            restored = checkpoints.restore(latest, target={"state": state, "data": jax.device_get(data)})
+            state, data, it = restored["state"], restored["data"], latest
+        state, data, keys = shard_models((state, data, model_keys), mesh)
+        report(n, it, it)
+        try:
+            while it < cfg.niter:
+                length = min(cfg.iters_per_call, cfg.niter - it)
+                new_state, metrics = _run_iterations(cfg, spec, length, mesh, state, data, frozen, keys)
+                _check_finite(metrics, members, n, it, checkpoints)
+                state, it = new_state, it + length
+                _log_metrics(members, n, it, metrics)
+                report(n, it, length)
+                if it % cfg.checkpoint_every == 0 and it < cfg.niter:
+                    checkpoints.save(it, {"state": state, "data": data})
+                if on_chunk is not None:
+                    on_chunk(n, it)
+        except KeyboardInterrupt:
+            if it < cfg.niter:
+                checkpoints.save(it, {"state": state, "data": data})
+            raise
+        record = {
+            "g": state["g"],
+            "d": state["d"],
+            "z_opt": data["z_opt"],
+            "noise_amp": data["noise_amp"],
+        }
+        if n == 0 and cfg.redraw_coarsest_rec_noise:
+            record["z_opt"] = np.stack([_last_redrawn_z(cfg, spec, mk) for mk in model_keys])
+        record = jax.device_get(record)
+        for m, member_record in zip(members, unstack(record, num_models), strict=True):
+            store.save_scale(m.run_dir, n, member_record)
+        checkpoints.delete_all()
+        records.append(record)
+
+
+def _run_iterations(cfg, spec, length, mesh, state, data, frozen, keys):
+    """`length` iterations as one compiled call, or (on CPU) as calls of one iteration each."""
+    per_call = min(iterations_per_call(cfg), length)
+    if length % per_call:
+        per_call = 1
+    history = []
+    for _ in range(length // per_call):
+        state, metrics = compiled_chunk(cfg, spec, per_call, mesh)(state, data, frozen, keys)
+        history.append(metrics)
+    return state, {k: np.concatenate([np.asarray(m[k]) for m in history], axis=1) for k in METRIC_NAMES}
+
+
+def _last_redrawn_z(cfg: SinGANConfig, spec: ScaleSpec, model_key) -> np.ndarray:
+    """The scale-0 reconstruction noise of the last iteration (upstream keeps the last re-draw);
+    the key path mirrors `iteration`."""
+    key = jax.random.fold_in(jnp.asarray(model_key), cfg.niter - 1)
+    return np.asarray(draw_noise(jax.random.split(key, 3)[1], 0, 1, spec.hw)[0])
+
+
+def _check_finite(metrics: dict, members, scale: int, it: int, checkpoints: StepCheckpoints) -> None:
+    values = np.stack([np.asarray(metrics[k]) for k in METRIC_NAMES], axis=-1)  # models, iters, metrics
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    model, step, metric = (int(i[0]) for i in np.nonzero(bad))
+    last = checkpoints.latest_step()
+    kept = f"iteration {last} of this scale in {checkpoints.directory}" if last else "the finished scales"
+    raise NonFiniteLossError(
+        f"non-finite {METRIC_NAMES[metric]} at scale {scale}, iteration {it + step} "
+        f"({members[model].run_dir}); training stopped, last good checkpoint: {kept}"
+    )
+
+
+def _log_metrics(members, scale: int, it: int, metrics: dict) -> None:
+    for i, m in enumerate(members):
+        row = {"scale": scale, "iteration": it}
+        row.update({k: float(np.mean(np.asarray(metrics[k])[i])) for k in METRIC_NAMES})
+        with open(m.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")

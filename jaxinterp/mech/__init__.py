@@ -1,0 +1,1 @@
+"""Model surgery on transformers (path patching, DCM, CMAP). Arrives with later issues."""

@@ -1,0 +1,97 @@
+"""`jaxinterp quickstart`: the embedded default of every pillar, small enough for 2 CPU cores.
+
+For now: SinGAN with the `fast` preset on a built-in photo, then its applications (random samples,
+another aspect ratio, injection at a scale, editing, super-resolution, animation), all gathered in one
+`index.html`. Rerunning reuses the trained model (it resumes, which skips finished scales).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxinterp.data.images import save_gif, save_png
+from jaxinterp.data.report import write_index
+from jaxinterp.gen.singan import apps, store
+from jaxinterp.gen.singan.config import PRESETS
+from jaxinterp.gen.singan.train import train
+
+DEFAULT_IMAGE = "builtin:hubble"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("quickstart", help="run every pillar's embedded default and write index.html")
+    p.add_argument("--out", default="quickstart", help="output folder (default: ./quickstart)")
+    p.add_argument("--image", default=DEFAULT_IMAGE, help="image for SinGAN (default: %(default)s)")
+    p.add_argument("--niter", type=int, help="SinGAN iterations per scale (fast preset: 300)")
+    p.set_defaults(func=lambda args: print(f"open {run(Path(args.out), args.image, args.niter)}"))
+
+
+def _edit_demo(model: store.TrainedSinGAN) -> tuple[np.ndarray, np.ndarray]:
+    """A naive edit of the training image: a block copied elsewhere, and its mask."""
+    image = model.reals[-1].copy()
+    h, w = image.shape[:2]
+    bh, bw = h // 4, w // 4
+    image[h // 2 : h // 2 + bh, w // 2 : w // 2 + bw] = image[h // 8 : h // 8 + bh, w // 8 : w // 8 + bw]
+    mask = np.zeros((h, w), np.float32)
+    mask[h // 2 : h // 2 + bh, w // 2 : w // 2 + bw] = 1.0
+    return image, mask
+
+
+def run(out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None) -> Path:
+    """Trains (or reuses) the quickstart SinGAN and writes its results; returns index.html's path."""
+    cfg = PRESETS["fast"]
+    if niter:
+        cfg = cfg.replace(niter=niter, lr_milestone=int(niter * 0.8))
+    run_dir = out / "singan"
+    start = time.time()
+    train([image], run_dir, cfg, resume=(run_dir / "run.json").exists())
+    model = store.load_trained(run_dir)
+    key = jax.random.PRNGKey(0)
+    keys = jax.random.split(key, 6)
+    res = out / "results"
+    top = model.geometry.num_scales - 1
+    mid = max(1, top // 2)
+
+    real = [("training image (finest scale)", save_png(res / "real.png", model.reals[-1]))]
+    real.append(
+        ("reconstruction from z_opt", save_png(res / "reconstruction.png", np.asarray(apps.reconstruction(model))))
+    )
+    samples = np.asarray(apps.random_samples(model, keys[0], 6))
+    random = [(f"sample {i}", save_png(res / f"random_{i}.png", s)) for i, s in enumerate(samples)]
+    wide = np.asarray(apps.random_samples(model, keys[1], 2, scale_hw=(1.0, 1.75)))
+    random += [(f"wide sample {i} (1 x 1.75)", save_png(res / f"wide_{i}.png", s)) for i, s in enumerate(wide)]
+    injected = np.asarray(apps.random_samples(model, keys[2], 3, gen_start_scale=mid))
+    start_n = [
+        (f"from scale {mid}, sample {i}", save_png(res / f"start{mid}_{i}.png", s)) for i, s in enumerate(injected)
+    ]
+    naive, mask = _edit_demo(model)
+    _, edited = apps.edit(model, naive, mask, mid, keys[3])
+    editing = [
+        ("naive edit (copied block)", save_png(res / "edit_naive.png", naive)),
+        (f"SinGAN edit, injected at scale {mid}", save_png(res / "edit_singan.png", edited)),
+    ]
+    sr = apps.super_resolve(model, 2.0, keys[4])
+    editing.append(("super-resolution x2", save_png(res / "sr_x2.png", sr)))
+    gif = save_gif(res / "animation.gif", apps.animate(model, keys[5], frames=30, start_scale=min(2, top)), fps=10)
+    editing.append(("animation (noise random walk)", gif))
+
+    minutes = (time.time() - start) / 60
+    text = (
+        f"SinGAN (fast preset: {cfg.niter} iterations per scale, {model.geometry.num_scales} scales, "
+        f"finest {model.geometry.finest_hw[0]}x{model.geometry.finest_hw[1]} px) trained on {image}; "
+        f"{minutes:.1f} min including applications on {jax.devices()[0].platform}."
+    )
+    return write_index(
+        out,
+        "jaxinterp quickstart",
+        [
+            ("SinGAN: training image", text, real),
+            ("SinGAN: random samples", "Noise at every scale; the wide ones use a 1.75x wider pyramid.", random),
+            ("SinGAN: generation from a middle scale", "Coarse scales follow the training image.", start_n),
+            ("SinGAN: editing, super-resolution, animation", "Applications of the same trained pyramid.", editing),
+        ],
+    )

@@ -1,0 +1,142 @@
+"""SinGAN training: learning signal, reconstruction, resume, multi-image sharding, non-finite loss."""
+
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxinterp.data.images import load_rgb
+from jaxinterp.errors import InputError, NonFiniteLossError
+from jaxinterp.gen.pyramid import build_pyramid
+from jaxinterp.gen.singan import store
+from jaxinterp.gen.singan.config import PRESETS
+from jaxinterp.gen.singan.train import (
+    ScaleSpec,
+    compiled_chunk,
+    geometry_for,
+    init_state,
+    scale_data,
+    stack,
+    train,
+)
+from jaxinterp.mesh import models_mesh, models_sharding
+
+TINY = PRESETS["tiny"]
+
+
+def _coarsest_scale_run(iterations: int):
+    """Trains scale 0 of builtin:coffee for `iterations`; returns (metrics, state, data)."""
+    image = load_rgb("builtin:coffee")
+    geometry = geometry_for(TINY, image.shape[:2])
+    real = np.asarray(build_pyramid(image, geometry)[0])
+    spec = ScaleSpec(0, geometry.shapes[:1], geometry.scale_factor)
+    state = stack([init_state(TINY, spec, jax.random.PRNGKey(1), None)])
+    data = stack([scale_data(TINY, spec, jnp.asarray(real), [], jax.random.PRNGKey(2))])
+    keys = np.stack([np.asarray(jax.random.PRNGKey(3))])
+    step = compiled_chunk(TINY, spec, 10, models_sharding(models_mesh(1)))
+    chex.assert_max_traces(n=1)
+    history = []
+    for _ in range(iterations // 10):
+        state, metrics = step(state, data, [], keys)
+        history.append({k: np.asarray(v)[0] for k, v in metrics.items()})
+    metrics = {k: np.concatenate([h[k] for h in history]) for k in history[0]}
+    return metrics, state, data, real
+
+
+@pytest.fixture(scope="module")
+def coarsest_run():
+    return _coarsest_scale_run(150)
+
+
+def test_training_losses_decrease_on_a_small_image(coarsest_run):
+    metrics, *_ = coarsest_run
+    chex.assert_shape(metrics["rec_loss"], (150,))
+    assert np.all(np.isfinite(metrics["d_loss"]))
+    first, last = metrics["rec_loss"][:10].mean(), metrics["rec_loss"][-10:].mean()
+    assert last < 0.5 * first, (first, last)
+    # The critic learns to separate real from fake: its loss drops below 0 (WGAN: -D(x) + D(G(z))).
+    assert metrics["d_loss"][-20:].mean() < metrics["d_loss"][:3].mean()
+
+
+def test_coarsest_scale_reconstructs_its_image_after_a_short_run(coarsest_run):
+    from jaxinterp.gen.singan.sampling import apply_scale
+
+    _, state, data, real = coarsest_run
+    g_vars = jax.tree_util.tree_map(lambda x: x[0], state["g"])
+    rec = apply_scale(TINY, 0, g_vars, data["z_opt"][0][None], jnp.zeros((1, *real.shape)), jnp.ones(()))[0]
+    rmse = float(jnp.sqrt(jnp.mean((rec - real) ** 2)))
+    # Bound: a quarter of the image's own spread (a flat grey guess scores ~1x).
+    assert rmse < 0.25 * float(real.std()) + 0.05, (rmse, float(real.std()))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    train(["builtin:coffee"], out, TINY, show_progress=False)
+    return out
+
+
+def test_a_run_saves_every_scale_and_logs_metrics(tiny_run):
+    model = store.load_trained(tiny_run)
+    assert model.num_trained == model.geometry.num_scales >= 2
+    rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert {r["scale"] for r in rows} == set(range(model.geometry.num_scales))
+    for n, scale in enumerate(model.scales):
+        chex.assert_shape(scale["z_opt"], (*model.geometry.shapes[n], 3))
+        assert float(scale["noise_amp"]) > 0
+
+
+def test_resume_after_interrupt_gives_the_same_parameters(tmp_path, tiny_run):
+    out = tmp_path / "interrupted"
+
+    def interrupt(scale, iteration):
+        if scale == 1 and iteration == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(["builtin:coffee"], out, TINY, show_progress=False, on_chunk=interrupt)
+    assert store.finished_scales(out) == 1
+    scale0_mtime = (out / "scales" / "00").stat().st_mtime_ns
+    train(["builtin:coffee"], out, TINY, show_progress=False, resume=True)
+    assert (out / "scales" / "00").stat().st_mtime_ns == scale0_mtime  # not retrained
+    resumed, reference = store.load_trained(out), store.load_trained(tiny_run)
+    for a, b in zip(resumed.scales, reference.scales, strict=True):
+        chex.assert_trees_all_close(a, b, atol=1e-6)
+
+
+def test_existing_run_without_resume_or_with_another_config_is_refused(tiny_run):
+    with pytest.raises(InputError, match="--resume"):
+        train(["builtin:coffee"], tiny_run, TINY, show_progress=False)
+    with pytest.raises(InputError, match="another config.*niter"):
+        train(["builtin:coffee"], tiny_run, TINY.replace(niter=30), show_progress=False, resume=True)
+
+
+def test_several_images_train_as_one_sharded_program(tmp_path, tiny_run):
+    from PIL import Image
+
+    from jaxinterp.data.images import _builtin_uint8
+
+    paths = []
+    for name in ("coffee", "rocket", "astronaut", "chelsea"):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(_builtin_uint8(name)[:200, :300]).save(path)
+        paths.append(str(path))
+    assert models_mesh(4).devices.size == 4 == len(jax.devices())
+    run_dirs = train(paths, tmp_path / "runs", TINY, show_progress=False)
+    assert [d.name for d in run_dirs] == ["coffee", "rocket", "astronaut", "chelsea"]
+    models = [store.load_trained(d) for d in run_dirs]
+    assert all(m.num_trained == m.geometry.num_scales for m in models)
+    finest = [np.asarray(m.scales[-1]["g"]["params"]["Conv_0"]["Conv_0"]["kernel"]) for m in models]
+    assert not np.allclose(finest[0], finest[1])  # each model learnt its own image
+    # Model 0 of the group equals the same image trained alone (same key path, vmap + sharding exact).
+    alone = train([paths[0]], tmp_path / "alone", TINY, show_progress=False)[0]
+    chex.assert_trees_all_close(store.load_trained(alone).scales, models[0].scales, atol=1e-5)
+
+
+def test_non_finite_loss_stops_training_and_names_the_place(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite d_loss at scale 0, iteration 0"):
+        train(["builtin:coffee"], tmp_path / "nan", TINY.replace(gp_weight=float("nan")), show_progress=False)
+    assert store.finished_scales(tmp_path / "nan") == 0
