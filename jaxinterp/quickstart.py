@@ -1,7 +1,7 @@
 """`jaxinterp quickstart`: the embedded default of every pillar, small enough for 2 CPU cores.
 
 For now: SinGAN with the `fast` preset on a built-in photo, then its applications (random samples,
-another aspect ratio, injection at a scale, editing, super-resolution, animation), all gathered in one
+another aspect ratio, injection at a scale, editing, animation), all gathered in one
 `index.html`. Rerunning reuses the trained model (it resumes, which skips finished scales).
 """
 
@@ -19,14 +19,14 @@ from jaxinterp.gen.singan import apps, store
 from jaxinterp.gen.singan.config import PRESETS
 from jaxinterp.gen.singan.train import train
 
-DEFAULT_IMAGE = "builtin:hubble"
+DEFAULT_IMAGE = "builtin:ihc"
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("quickstart", help="run every pillar's embedded default and write index.html")
     p.add_argument("--out", default="quickstart", help="output folder (default: ./quickstart)")
     p.add_argument("--image", default=DEFAULT_IMAGE, help="image for SinGAN (default: %(default)s)")
-    p.add_argument("--niter", type=int, help="SinGAN iterations per scale (fast preset: 300)")
+    p.add_argument("--niter", type=int, help="SinGAN iterations per scale (fast preset: 200)")
     p.set_defaults(func=lambda args: print(f"open {run(Path(args.out), args.image, args.niter)}"))
 
 
@@ -41,9 +41,9 @@ def _edit_demo(model: store.TrainedSinGAN) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def run(out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None) -> Path:
+def run(out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None, preset: str = "fast") -> Path:
     """Trains (or reuses) the quickstart SinGAN and writes its results; returns index.html's path."""
-    cfg = PRESETS["fast"]
+    cfg = PRESETS[preset]
     if niter:
         cfg = cfg.replace(niter=niter, lr_milestone=int(niter * 0.8))
     run_dir = out / "singan"
@@ -74,14 +74,12 @@ def run(out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None) -> Path
         ("naive edit (copied block)", save_png(res / "edit_naive.png", naive)),
         (f"SinGAN edit, injected at scale {mid}", save_png(res / "edit_singan.png", edited)),
     ]
-    sr = apps.super_resolve(model, 2.0, keys[4])
-    editing.append(("super-resolution x2", save_png(res / "sr_x2.png", sr)))
     gif = save_gif(res / "animation.gif", apps.animate(model, keys[5], frames=30, start_scale=min(2, top)), fps=10)
     editing.append(("animation (noise random walk)", gif))
 
     minutes = (time.time() - start) / 60
     text = (
-        f"SinGAN (fast preset: {cfg.niter} iterations per scale, {model.geometry.num_scales} scales, "
+        f"SinGAN ({preset} preset: {cfg.niter} iterations per scale, {model.geometry.num_scales} scales, "
         f"finest {model.geometry.finest_hw[0]}x{model.geometry.finest_hw[1]} px) trained on {image}; "
         f"{minutes:.1f} min including applications on {jax.devices()[0].platform}."
     )
@@ -92,6 +90,6 @@ def run(out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None) -> Path
             ("SinGAN: training image", text, real),
             ("SinGAN: random samples", "Noise at every scale; the wide ones use a 1.75x wider pyramid.", random),
             ("SinGAN: generation from a middle scale", "Coarse scales follow the training image.", start_n),
-            ("SinGAN: editing, super-resolution, animation", "Applications of the same trained pyramid.", editing),
+            ("SinGAN: editing and animation", "Applications of the same trained pyramid.", editing),
         ],
     )

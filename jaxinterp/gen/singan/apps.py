@@ -154,7 +154,8 @@ def blend_injected(
     image = to_finest(model, image, "the image")
     weights = soft_mask(to_finest(model, mask, "the mask"), radius)
     prev = inject_start(model, image, start_scale)
-    out = np.asarray(generate(model, key, first_scale=start_scale, prev=prev)[0])
+    # Clipped to the image range before blending (upstream blends unclipped, then clips on saving).
+    out = np.clip(np.asarray(generate(model, key, first_scale=start_scale, prev=prev)[0]), -1.0, 1.0)
     real = model.reals[-1]
     return out, (1.0 - weights) * real + weights * out
 

@@ -244,7 +244,8 @@ def compiled_chunk(cfg: SinGANConfig, spec: ScaleSpec, length: int, mesh) -> Cal
 
     if mesh.size == 1:
         # shard_map on one device made the CPU program ~20x slower (JAX 0.10): plain jit instead.
-        return jax.jit(local_models)
+        # Outputs keep the inputs' sharding, so the next call hits the same compiled program.
+        return jax.jit(local_models, out_shardings=models_sharding(mesh))
     spec_models = PartitionSpec(MODELS_AXIS)
     return jax.jit(jax.shard_map(local_models, mesh=mesh, in_specs=spec_models, out_specs=spec_models, check_vma=False))
 
@@ -400,7 +401,7 @@ def _train_group(cfg, members, geometry, progress_dir, report, on_chunk) -> None
                 if on_chunk is not None:
                     on_chunk(n, it)
         except KeyboardInterrupt:
-            if it < cfg.niter:
+            if it < cfg.niter and checkpoints.latest_step() != it:
                 checkpoints.save(it, {"state": state, "data": data})
             raise
         record = {

@@ -160,7 +160,7 @@ def _bad_inputs(tmp_path):
         "missing": str(tmp_path / "nope.png"),
         "gray": _png(tmp_path / "gray.png", rgb[..., 0]),
         "rgba": _png(tmp_path / "rgba.png", np.concatenate([rgb, rgb[..., :1]], -1)),
-        "16bit": _png(tmp_path / "16.png", rgb[..., 0].astype(np.uint16) * 200, "I;16"),
+        "16bit": _png(tmp_path / "16.png", rgb[..., 0].astype(np.uint16) * 200),
         "tiny": _png(tmp_path / "small.png", rgb[:20, :20]),
     }
 
@@ -232,3 +232,13 @@ def test_installed_command_prints_one_line_and_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"jaxinterp: error: image file not found: {tmp_path / 'nope.png'}"]
+
+
+def test_evaluate_writes_swd_and_diversity(model_dir, tmp_path):
+    import json
+
+    out = tmp_path / "eval"
+    assert main(["singan", "evaluate", "--model", str(model_dir), "--num", "4", "--out", str(out)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["swd_mean"] > 0 and 0 < result["diversity"] < 5
+    assert "sifid_mean" not in result

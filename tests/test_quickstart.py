@@ -1,0 +1,18 @@
+"""`jaxinterp quickstart` writes an index.html whose every image exists (tiny preset for speed)."""
+
+import re
+
+from PIL import Image
+
+from jaxinterp import quickstart
+
+
+def test_quickstart_writes_an_index_of_existing_images(tmp_path):
+    index = quickstart.run(tmp_path / "qs", image="builtin:coffee", preset="tiny")
+    html = index.read_text()
+    sources = re.findall(r"<img src='([^']+)'", html)
+    assert len(sources) >= 12
+    for src in sources:
+        assert not src.startswith("/")  # relative: the folder can be moved
+        Image.open(index.parent / src).verify()
+    assert "animation.gif" in html and "SinGAN: random samples" in html
