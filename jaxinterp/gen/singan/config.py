@@ -41,7 +41,7 @@ class SinGANConfig:
     # iteration (its issue #33); the paper fixes z*. False follows the paper.
     redraw_coarsest_rec_noise: bool = False
     # Engineering knobs (no effect on the maths).
-    iters_per_call: int = 50  # iterations fused into one jitted lax.scan call.
+    iters_per_call: int = 50  # iterations per progress/NaN check; one lax.scan call on GPU/TPU.
     checkpoint_every: int = 500  # iterations between in-scale checkpoints (a multiple of iters_per_call).
     seed: int = 0
 

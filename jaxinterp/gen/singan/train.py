@@ -8,8 +8,9 @@ One training iteration at scale n (official `train_single_scale`), compiled whol
   * 3 generator steps on -D(G_n(...)) + alpha * ||G_n(pad(amp*z_opt + rec_prev), pad(rec_prev)) - real||^2,
     where rec_prev is the upsampled reconstruction from the coarser scales (fixed for the scale) and
     z_opt the reconstruction noise (zero above scale 0).
-`lax.scan` fuses `iters_per_call` iterations into one call, and `vmap` over a leading `models` axis
-trains several images of the same pyramid geometry at once, sharded over a device mesh.
+On GPU/TPU `lax.scan` fuses `iters_per_call` iterations into one call; on CPU each iteration is one
+call (`iterations_per_call`). A leading `models` axis trains several images of the same pyramid
+geometry at once, sharded over a device mesh.
 
 Decisions, where the paper and the official code leave a choice:
   * G steps recompute the fake with the current G (the clean reading). Upstream reuses the graph of the
@@ -160,7 +161,8 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
     g_params, g_stats, g_opt = state["g"]["params"], state["g"]["batch_stats"], state["g_opt"]
     d_params, d_opt = state["d"]["params"], state["d_opt"]
 
-    # The critic and generator steps are lax.scan loops, so XLA compiles each body once.
+    # The critic and generator steps are written as lax.scan but unrolled: XLA's CPU backend runs
+    # convolutions inside loops several times slower (bench/README.md).
     def critic_step(carry, k):
         d_params, d_opt, g_stats, _ = carry
         k_prev, k_gp = jax.random.split(k)
