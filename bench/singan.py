@@ -506,7 +506,111 @@ def main(argv: list[str] | None = None) -> int:
     if args.warmup_chunks is None:
         args.warmup_chunks = max(1, math.ceil(2 / chunk))
     load_before = os.getloadavg()
-    jax_rows, off_rows, official = [], [], None
+    jax_rows, off_rows, official, breakdown_rows = [], [], None, []
+
+    def write_result(final: bool):
+        """Assembles and writes the JSON (also after every scale, so an interrupted run keeps its data)."""
+        done = [r["scale"] for r in jax_rows]
+        partial = len(done) < geometry.num_scales
+        jax_train = sum(cfg.niter * r["s_per_iter"] for r in jax_rows)
+        jax_compile = sum(r["compile_s"] + r["setup_s"] for r in jax_rows)
+        projection = {
+            "niter": cfg.niter,
+            "scales": done,
+            "partial": partial,
+            "jax_train_s": jax_train,
+            "jax_compile_s": jax_compile,
+            "jax_total_s": jax_train + jax_compile,
+        }
+        comparison = None
+        if off_rows:
+            off_by_scale = {r["scale"]: r for r in off_rows}
+            common = [r for r in jax_rows if r["scale"] in off_by_scale]
+            off_total = sum(cfg.niter * off_by_scale[r["scale"]]["s_per_iter"] for r in common)
+            jax_common = sum(cfg.niter * r["s_per_iter"] + r["compile_s"] + r["setup_s"] for r in common)
+            projection["official_total_s"] = off_total
+            projection["speedup_total"] = off_total / jax_common if jax_common else None
+            per_scale = [
+                {
+                    "scale": r["scale"],
+                    "jax_s_per_iter": r["s_per_iter"],
+                    "official_s_per_iter": off_by_scale[r["scale"]]["s_per_iter"],
+                    "speedup": off_by_scale[r["scale"]]["s_per_iter"] / r["s_per_iter"],
+                    "cpu_time_speedup": off_by_scale[r["scale"]]["cpu_s_per_iter"] / r["cpu_s_per_iter"],
+                }
+                for r in common
+            ]
+            worst = min(p["speedup"] for p in per_scale)
+            if dev["platform"] == "cpu":
+                target = "CPU: projected full training (incl. compile) no slower than official (speed-up >= 1)"
+                met = projection["speedup_total"] >= 1.0
+            else:
+                target = "GPU: every scale at least 2x faster per iteration than official"
+                met = worst >= 2.0
+            comparison = {
+                "per_scale": per_scale,
+                "speedup_total": projection["speedup_total"],
+                "worst_scale_speedup": worst,
+                "target": target,
+                "target_met": bool(met),
+            }
+
+        load_after = os.getloadavg()
+        load_warning = None
+        if max(load_before[0], load_after[0]) > host["cores_usable"] + 0.5:
+            load_warning = (
+                f"machine was busy (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
+                f"{host['cores_usable']} cores): absolute times are inflated; compare ratios"
+            )
+        result = {
+            "benchmark": "singan-train-speed",
+            "complete": final,
+            "scales_requested": scales,
+            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+            "device": dev,
+            "host": host,
+            "versions": versions(),
+            "config": {
+                "preset": args.preset,
+                "image": args.image,
+                "niter": cfg.niter,
+                "d_steps": cfg.d_steps,
+                "g_steps": cfg.g_steps,
+                "max_size": cfg.max_size,
+                "min_size": cfg.min_size,
+            },
+            "settings": {
+                "iters": args.iters,
+                "chunk": chunk,
+                "warmup_chunks": args.warmup_chunks,
+                "official_iters": args.official_iters or args.iters,
+                "official_warmup": args.official_warmup,
+                "torch_threads": args.torch_threads,
+            },
+            "geometry": {
+                "input_hw": list(geometry.input_hw),
+                "num_scales": geometry.num_scales,
+                "scale_factor": geometry.scale_factor,
+                "shapes": [list(s) for s in geometry.shapes],
+            },
+            "load_avg_before": load_before,
+            "load_avg_after": load_after,
+            "load_warning": load_warning,
+            "jax": {"scales": jax_rows, "peak_rss_mb": peak_rss_mb(), "device_peak_bytes": device_peak_bytes()},
+            "official_status": "measured" if off_rows else official_note,
+            "official": (official | {"scales": off_rows}) if official else None,
+            "projection": projection,
+            "comparison": comparison,
+            "breakdown": breakdown_rows or None,
+        }
+        if official and off_rows and official.get("shapes") != result["geometry"]["shapes"]:
+            result["shape_mismatch"] = {"jax": result["geometry"]["shapes"], "official": official.get("shapes")}
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"singan-{dev['slug']}{('-' + args.tag) if args.tag else ''}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        return result, path
+
     for n in scales:
         row = bench.time_scale(n, args.iters, chunk, args.warmup_chunks)
         jax_rows.append(row)
@@ -548,11 +652,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"others used {fmt(o.get('foreign_cores'), 2)} cores",
                 flush=True,
             )
-    load_after = os.getloadavg()
+        write_result(final=False)
 
     # Optional split of one iteration into critic step, generator step and the rest (differences of
     # runs with 6 instead of 3 critic or generator steps), and the frozen pyramid alone.
-    breakdown_rows = []
     for n in breakdown:
         base = next((r for r in jax_rows if r["scale"] == n), None) or bench.time_scale(
             n, args.iters, chunk, args.warmup_chunks
@@ -589,101 +692,7 @@ def main(argv: list[str] | None = None) -> int:
         breakdown_rows.append(entry)
         print(f"breakdown scale {n}: {json.dumps(entry)}", flush=True)
 
-    partial = len(scales) < geometry.num_scales
-    jax_train = sum(cfg.niter * r["s_per_iter"] for r in jax_rows)
-    jax_compile = sum(r["compile_s"] + r["setup_s"] for r in jax_rows)
-    projection = {
-        "niter": cfg.niter,
-        "scales": scales,
-        "partial": partial,
-        "jax_train_s": jax_train,
-        "jax_compile_s": jax_compile,
-        "jax_total_s": jax_train + jax_compile,
-    }
-    comparison = None
-    if off_rows:
-        off_by_scale = {r["scale"]: r for r in off_rows}
-        common = [r for r in jax_rows if r["scale"] in off_by_scale]
-        off_total = sum(cfg.niter * off_by_scale[r["scale"]]["s_per_iter"] for r in common)
-        jax_common = sum(cfg.niter * r["s_per_iter"] + r["compile_s"] + r["setup_s"] for r in common)
-        projection["official_total_s"] = off_total
-        projection["speedup_total"] = off_total / jax_common if jax_common else None
-        per_scale = [
-            {
-                "scale": r["scale"],
-                "jax_s_per_iter": r["s_per_iter"],
-                "official_s_per_iter": off_by_scale[r["scale"]]["s_per_iter"],
-                "speedup": off_by_scale[r["scale"]]["s_per_iter"] / r["s_per_iter"],
-                "cpu_time_speedup": off_by_scale[r["scale"]]["cpu_s_per_iter"] / r["cpu_s_per_iter"],
-            }
-            for r in common
-        ]
-        worst = min(p["speedup"] for p in per_scale)
-        if dev["platform"] == "cpu":
-            target = "CPU: projected full training (incl. compile) no slower than official (speed-up >= 1)"
-            met = projection["speedup_total"] >= 1.0
-        else:
-            target = "GPU: every scale at least 2x faster per iteration than official"
-            met = worst >= 2.0
-        comparison = {
-            "per_scale": per_scale,
-            "speedup_total": projection["speedup_total"],
-            "worst_scale_speedup": worst,
-            "target": target,
-            "target_met": bool(met),
-        }
-
-    load_warning = None
-    if max(load_before[0], load_after[0]) > host["cores_usable"] + 0.5:
-        load_warning = (
-            f"machine was busy (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
-            f"{host['cores_usable']} cores): absolute times are inflated; compare ratios"
-        )
-    result = {
-        "benchmark": "singan-train-speed",
-        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "device": dev,
-        "host": host,
-        "versions": versions(),
-        "config": {
-            "preset": args.preset,
-            "image": args.image,
-            "niter": cfg.niter,
-            "d_steps": cfg.d_steps,
-            "g_steps": cfg.g_steps,
-            "max_size": cfg.max_size,
-            "min_size": cfg.min_size,
-        },
-        "settings": {
-            "iters": args.iters,
-            "chunk": chunk,
-            "warmup_chunks": args.warmup_chunks,
-            "official_iters": args.official_iters or args.iters,
-            "official_warmup": args.official_warmup,
-            "torch_threads": args.torch_threads,
-        },
-        "geometry": {
-            "input_hw": list(geometry.input_hw),
-            "num_scales": geometry.num_scales,
-            "scale_factor": geometry.scale_factor,
-            "shapes": [list(s) for s in geometry.shapes],
-        },
-        "load_avg_before": load_before,
-        "load_avg_after": load_after,
-        "load_warning": load_warning,
-        "jax": {"scales": jax_rows, "peak_rss_mb": peak_rss_mb(), "device_peak_bytes": device_peak_bytes()},
-        "official_status": "measured" if off_rows else official_note,
-        "official": (official | {"scales": off_rows}) if official else None,
-        "projection": projection,
-        "comparison": comparison,
-        "breakdown": breakdown_rows or None,
-    }
-    if official and off_rows and official.get("shapes") != result["geometry"]["shapes"]:
-        result["shape_mismatch"] = {"jax": result["geometry"]["shapes"], "official": official.get("shapes")}
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"singan-{dev['slug']}{('-' + args.tag) if args.tag else ''}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    result, path = write_result(final=True)
     table = markdown_table(result)
     print("\n" + table)
     print(f"wrote {path}")
