@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxinterp.gen.conv import conv_general_dilated
+
 
 def normal_init(mean: float, stddev: float):
     """Initialiser N(mean, stddev^2)."""
@@ -39,7 +41,8 @@ def torch_bias_init(fan_in: int):
 
 
 class Conv(nn.Module):
-    """k x k 'VALID' convolution with SinGAN's initialisers."""
+    """k x k 'VALID' convolution with SinGAN's initialisers; its derivatives of every order are plain
+    convolutions (`gen/conv.py`), which keeps WGAN-GP's double backward fast on CPU."""
 
     features: int
     kernel_size: int = 3
@@ -53,6 +56,7 @@ class Conv(nn.Module):
             padding="VALID",
             kernel_init=normal_init(0.0, 0.02),
             bias_init=torch_bias_init(fan_in),
+            conv_general_dilated=conv_general_dilated,
         )(x)
 
 
