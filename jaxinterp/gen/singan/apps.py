@@ -14,13 +14,15 @@ inputs:
     beta (z_{t-1} - z_{t-2}) + (1 - beta) eps_t)), random from `start_scale` on.
 
 Decisions: paint-to-image's `quantize` maps the paint to the training image's 5 k-means colours at the
-injection scale, but does not fine-tune that scale on quantised inputs as upstream does; super-resolution
-and animation run on a pyramid trained as usual (upstream retrains with min_size 18 / alpha 100 for SR,
-`SinGANConfig.for_super_resolution` gives those settings, and with un-padded noise for animation).
+injection scale and retrains that scale on quantised inputs first, as upstream does; super-resolution
+runs on whatever pyramid it is given (upstream trains it with min_size 18 / alpha 100:
+`jaxinterp singan train --sr-factor`), and animation on a pyramid trained as usual (upstream retrains
+with un-padded noise for animation).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -180,14 +182,24 @@ def kmeans_colors(pixels: np.ndarray, k: int = 5, iters: int = 20, seed: int = 0
     return centres
 
 
-def paint_to_image(model, paint, start_scale, key, quantize: bool = False) -> np.ndarray:
-    """Turns a rough colour paint into a realistic image in the training image's style."""
+def paint_to_image(model, paint, start_scale, key, quantize: bool = False, show_progress: bool = False) -> np.ndarray:
+    """Turns a rough colour paint into a realistic image in the training image's style.
+
+    With `quantize` (upstream `--quantization_flag`) the paint is mapped to the training image's 5
+    k-means colours at the injection scale, and that scale is first retrained on inputs quantised to
+    the same colours (`train.train_paint_scale`, cached in the run folder).
+    """
     _check_scale(model, start_scale, "start_scale")
     paint = to_finest(model, paint, "the paint image")
     if quantize:
-        centres = kmeans_colors(model.reals[start_scale].reshape(-1, 3))
+        from jaxinterp.gen.singan.train import train_paint_scale
+
+        centres = kmeans_colors(model.reals[start_scale].reshape(-1, 3)).astype(np.float32)
         labels = np.argmin(((paint.reshape(-1, 1, 3) - centres[None]) ** 2).sum(-1), axis=1)
         paint = centres[labels].reshape(paint.shape).astype(np.float32)
+        scales = list(model.scales)
+        scales[start_scale] = train_paint_scale(model, start_scale, centres, show_progress=show_progress)
+        model = dataclasses.replace(model, scales=scales)
     prev = inject_start(model, paint, start_scale)
     return np.asarray(generate(model, key, first_scale=start_scale, prev=prev)[0])
 

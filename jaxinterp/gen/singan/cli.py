@@ -69,7 +69,13 @@ def add_parser(subparsers) -> None:
     _model_args(p, "paint")
     p.add_argument("--paint", required=True, help="the paint image (RGB)")
     p.add_argument("--start-scale", type=int, required=True, help="scale to inject at (1..N-1)")
-    p.add_argument("--quantize", action="store_true", help="map the paint to the image's 5 k-means colours")
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="map the paint to the image's 5 k-means colours and first retrain the start scale on such "
+        "inputs (upstream's quantization_flag; cached in <model>/paint/)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_paint)
 
     p = sub.add_parser("sr", help="super-resolution of the training image by a factor")
@@ -149,7 +155,12 @@ def _blend(args) -> None:
 def _paint(args) -> None:
     model = store.load_trained(args.model)
     image = apps.paint_to_image(
-        model, load_rgb(args.paint), args.start_scale, jax.random.PRNGKey(args.seed), args.quantize
+        model,
+        load_rgb(args.paint),
+        args.start_scale,
+        jax.random.PRNGKey(args.seed),
+        args.quantize,
+        show_progress=not args.quiet,
     )
     print(f"wrote {save_png(_out(args, 'paint') / f'start_scale_{args.start_scale}.png', image)}")
 

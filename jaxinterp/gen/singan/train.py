@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import PartitionSpec
+from jaxtyping import Array, Float
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jaxinterp.checkpoint import StepCheckpoints
@@ -113,8 +114,19 @@ def init_state(cfg: SinGANConfig, spec: ScaleSpec, key: jax.Array, warm: dict | 
     }
 
 
-def scale_data(cfg: SinGANConfig, spec: ScaleSpec, real, frozen: list[dict], key: jax.Array) -> dict:
-    """What stays fixed while scale n trains: the real image, z_opt, rec_prev and noise_amp."""
+def nearest_colour(image: Float[Array, "*b h w 3"], centres: Float[Array, "k 3"]) -> Float[Array, "*b h w 3"]:
+    """Every pixel replaced by its nearest colour centre (upstream `quant2centers`)."""
+    distances = jnp.sum((image[..., None, :] - centres) ** 2, axis=-1)
+    return centres[jnp.argmin(distances, axis=-1)]
+
+
+def scale_data(cfg: SinGANConfig, spec: ScaleSpec, real, frozen: list[dict], key: jax.Array, centres=None) -> dict:
+    """What stays fixed while scale n trains: the real image, z_opt, rec_prev and noise_amp.
+
+    With colour `centres` (paint-to-image fine-tuning) rec_prev is quantised after noise_amp is taken
+    from the unquantised reconstruction (upstream `train_paint`), and the centres are kept for the
+    random inputs of every critic step.
+    """
     if spec.scale == 0:
         return {
             "real": real,
@@ -123,12 +135,16 @@ def scale_data(cfg: SinGANConfig, spec: ScaleSpec, real, frozen: list[dict], key
             "noise_amp": jnp.ones(()),
         }
     rec_prev = random_prev(cfg, frozen, spec.shapes, spec.scale_factor, key, reconstruct=True)[0]
-    return {
+    data = {
         "real": real,
         "z_opt": jnp.zeros_like(real),
         "rec_prev": rec_prev,
         "noise_amp": cfg.noise_amp_init * jnp.sqrt(jnp.mean((real - rec_prev) ** 2)),
     }
+    if centres is not None:
+        data["rec_prev"] = nearest_colour(rec_prev, centres)
+        data["centres"] = centres
+    return data
 
 
 def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, frozen: list[dict], model_key):
@@ -167,6 +183,8 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
         d_params, d_opt, g_stats, _ = carry
         k_prev, k_gp = jax.random.split(k)
         prev = random_prev(cfg, frozen, spec.shapes, spec.scale_factor, k_prev)
+        if "centres" in data:
+            prev = nearest_colour(prev, data["centres"])
         fake, g_stats = generate(g_params, g_stats, noise, prev)
         fake = jax.lax.stop_gradient(fake)
 
@@ -254,6 +272,7 @@ def compiled_chunk(cfg: SinGANConfig, spec: ScaleSpec, length: int, mesh) -> Cal
 
 @functools.lru_cache(maxsize=64)
 def compiled_scale_data(cfg: SinGANConfig, spec: ScaleSpec, sharding) -> Callable:
+    """scale_data for a stack of models: (reals, frozen, keys[, centres]) -> data."""
     return jax.jit(jax.vmap(functools.partial(scale_data, cfg, spec)), out_shardings=sharding)
 
 
@@ -360,65 +379,81 @@ def train(
 
 def _train_group(cfg, members, geometry, progress_dir, report, on_chunk) -> None:
     num_models = len(members)
-    mesh = models_mesh(num_models)
-    sharding = models_sharding(mesh)
     start = min(store.finished_scales(m.run_dir) for m in members)
     records = [stack([store.load_scale(m.run_dir, n) for m in members]) for n in range(start)]
-    root = jax.random.PRNGKey(cfg.seed)
 
     for n in range(start, geometry.num_scales):
-        spec = ScaleSpec(n, geometry.shapes[: n + 1], geometry.scale_factor)
-        member_keys = [jax.random.fold_in(jax.random.fold_in(root, n), m.index) for m in members]
-        # Iteration i uses fold_in(model_key, i); set-up randomness comes from a separate branch.
-        model_keys = np.stack([np.asarray(jax.random.fold_in(k, 0)) for k in member_keys])
-        setup_keys = np.stack([np.asarray(jax.random.split(jax.random.fold_in(k, 1))) for k in member_keys])
-        frozen = shard_models([frozen_view(r) for r in records], mesh)
         warm = n > 0 and cfg.channels(n) == cfg.channels(n - 1)
-        reals = shard_models(np.stack([m.reals[n] for m in members]), mesh)
-        data = compiled_scale_data(cfg, spec, sharding)(reals, frozen, shard_models(setup_keys[:, 0], mesh))
-        state = stack(
-            [
-                init_state(cfg, spec, setup_keys[i, 1], unstack(records[-1], num_models)[i] if warm else None)
-                for i in range(num_models)
-            ]
+        record = _train_scale(
+            cfg, members, geometry, n, records, progress_dir / f"scale{n:02d}", report, on_chunk, warm_start=warm
         )
-        checkpoints = StepCheckpoints(progress_dir / f"scale{n:02d}")
-        it = 0
-        latest = checkpoints.latest_step()
-        if latest is not None:
-            restored = checkpoints.restore(latest, target={"state": state, "data": jax.device_get(data)})
-            state, data, it = restored["state"], restored["data"], latest
-        state, data, keys = shard_models((state, data, model_keys), mesh)
-        report(n, it, it)
-        try:
-            while it < cfg.niter:
-                length = min(cfg.iters_per_call, cfg.niter - it)
-                new_state, metrics = _run_iterations(cfg, spec, length, mesh, state, data, frozen, keys)
-                _check_finite(metrics, members, n, it, checkpoints)
-                state, it = new_state, it + length
-                _log_metrics(members, n, it, metrics)
-                report(n, it, length)
-                if it % cfg.checkpoint_every == 0 and it < cfg.niter:
-                    checkpoints.save(it, {"state": state, "data": data})
-                if on_chunk is not None:
-                    on_chunk(n, it)
-        except KeyboardInterrupt:
-            if it < cfg.niter and checkpoints.latest_step() != it:
-                checkpoints.save(it, {"state": state, "data": data})
-            raise
-        record = {
-            "g": state["g"],
-            "d": state["d"],
-            "z_opt": data["z_opt"],
-            "noise_amp": data["noise_amp"],
-        }
-        if n == 0 and cfg.redraw_coarsest_rec_noise:
-            record["z_opt"] = np.stack([_last_redrawn_z(cfg, spec, mk) for mk in model_keys])
-        record = jax.device_get(record)
         for m, member_record in zip(members, unstack(record, num_models), strict=True):
             store.save_scale(m.run_dir, n, member_record)
-        checkpoints.delete_all()
+        StepCheckpoints(progress_dir / f"scale{n:02d}").delete_all()
         records.append(record)
+
+
+def _train_scale(
+    cfg, members, geometry, n, records, checkpoint_dir, report, on_chunk, warm_start: bool, centres=None
+) -> dict:
+    """Trains scale n of every member (stacked on a `models` axis) on top of the frozen `records`
+    (scales 0..n-1); resumes from `checkpoint_dir`. Returns the finished scale's record (host arrays).
+
+    `centres` (models, k, 3): paint-to-image's colour quantisation of the scale's inputs (`quantize`).
+    """
+    num_models = len(members)
+    mesh = models_mesh(num_models)
+    sharding = models_sharding(mesh)
+    root = jax.random.PRNGKey(cfg.seed)
+    spec = ScaleSpec(n, geometry.shapes[: n + 1], geometry.scale_factor)
+    member_keys = [jax.random.fold_in(jax.random.fold_in(root, n), m.index) for m in members]
+    # Iteration i uses fold_in(model_key, i); set-up randomness comes from a separate branch.
+    model_keys = np.stack([np.asarray(jax.random.fold_in(k, 0)) for k in member_keys])
+    setup_keys = np.stack([np.asarray(jax.random.split(jax.random.fold_in(k, 1))) for k in member_keys])
+    frozen = shard_models([frozen_view(r) for r in records[:n]], mesh)
+    reals = shard_models(np.stack([m.reals[n] for m in members]), mesh)
+    data = compiled_scale_data(cfg, spec, sharding)(
+        reals, frozen, shard_models(setup_keys[:, 0], mesh), *([] if centres is None else [shard_models(centres, mesh)])
+    )
+    state = stack(
+        [
+            init_state(cfg, spec, setup_keys[i, 1], unstack(records[n - 1], num_models)[i] if warm_start else None)
+            for i in range(num_models)
+        ]
+    )
+    checkpoints = StepCheckpoints(checkpoint_dir)
+    it = 0
+    latest = checkpoints.latest_step()
+    if latest is not None:
+        restored = checkpoints.restore(latest, target={"state": state, "data": jax.device_get(data)})
+        state, data, it = restored["state"], restored["data"], latest
+    state, data, keys = shard_models((state, data, model_keys), mesh)
+    report(n, it, it)
+    try:
+        while it < cfg.niter:
+            length = min(cfg.iters_per_call, cfg.niter - it)
+            new_state, metrics = _run_iterations(cfg, spec, length, mesh, state, data, frozen, keys)
+            _check_finite(metrics, members, n, it, checkpoints)
+            state, it = new_state, it + length
+            _log_metrics(members, n, it, metrics)
+            report(n, it, length)
+            if it % cfg.checkpoint_every == 0 and it < cfg.niter:
+                checkpoints.save(it, {"state": state, "data": data})
+            if on_chunk is not None:
+                on_chunk(n, it)
+    except KeyboardInterrupt:
+        if it < cfg.niter and checkpoints.latest_step() != it:
+            checkpoints.save(it, {"state": state, "data": data})
+        raise
+    record = {
+        "g": state["g"],
+        "d": state["d"],
+        "z_opt": data["z_opt"],
+        "noise_amp": data["noise_amp"],
+    }
+    if n == 0 and cfg.redraw_coarsest_rec_noise:
+        record["z_opt"] = np.stack([_last_redrawn_z(cfg, spec, mk) for mk in model_keys])
+    return jax.device_get(record)
 
 
 def _run_iterations(cfg, spec, length, mesh, state, data, frozen, keys):
@@ -460,3 +495,50 @@ def _log_metrics(members, scale: int, it: int, metrics: dict) -> None:
         row.update({k: float(np.mean(np.asarray(metrics[k])[i])) for k in METRIC_NAMES})
         with open(m.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def train_paint_scale(model, scale: int, centres: np.ndarray, *, show_progress: bool = True) -> dict:
+    """Paint-to-image with quantisation (upstream `train_paint`): retrains scale `scale` of a finished
+    run from a fresh initialisation, with every input it receives from the coarser scales quantised to
+    the colour `centres` (k, 3), so that it learns to turn flat colour regions into texture.
+
+    Kept in `<run>/paint/scale_NN/` and reused while the centres are the same; an interrupted fine-tune
+    resumes from its progress checkpoint. Decision: the coarser outputs are quantised before zero
+    padding (upstream quantises after padding, which turns the border into one of the colours).
+
+    Args:
+      model: a finished `store.TrainedSinGAN`.
+      scale: the injection scale (1..N-1).
+      centres: colour centres in [-1, 1].
+
+    Returns: the fine-tuned scale's record (as `store.load_scale`), plus its "centres".
+    """
+    from jaxinterp.checkpoint import load_tree, save_tree
+
+    target = Path(model.run_dir) / "paint" / f"scale_{scale:02d}"
+    centres = np.asarray(centres, np.float32)
+    if (target / "scale").is_dir():
+        cached = load_tree(target / "scale")
+        if np.array_equal(cached["centres"], centres):
+            return cached
+    member = _Member(Path(model.run_dir), list(model.reals), 0)
+    records = [stack([s]) for s in model.scales[:scale]]
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        task = progress.add_task(f"paint fine-tune, scale {scale}", total=model.config.niter)
+        record = _train_scale(
+            model.config,
+            [member],
+            model.geometry,
+            scale,
+            records,
+            target / "progress",
+            lambda n, it, done: progress.update(task, advance=done),
+            None,
+            warm_start=False,
+            centres=centres[None],
+        )
+    record = unstack(record, 1)[0] | {"centres": centres}
+    save_tree(target / "scale", record)
+    StepCheckpoints(target / "progress").delete_all()
+    return record

@@ -242,3 +242,37 @@ def test_evaluate_writes_swd_and_diversity(model_dir, tmp_path):
     result = json.loads((out / "metrics.json").read_text())
     assert result["swd_mean"] > 0 and 0 < result["diversity"] < 5
     assert "sifid_mean" not in result
+
+
+def test_nearest_colour_exact():
+    import jax.numpy as jnp
+
+    from jaxinterp.gen.singan.train import nearest_colour
+
+    centres = jnp.array([[-1.0, -1.0, -1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    image = jnp.array([[[-0.9, -0.7, -1.0], [0.6, 0.1, 0.2], [0.1, 0.0, 0.7]]])
+    np.testing.assert_array_equal(nearest_colour(image, centres), centres[None])
+
+
+def test_quantized_paint_retrains_the_start_scale_once(model_dir, tmp_path, monkeypatch):
+    import jax
+
+    from jaxinterp.gen.singan import store, train
+
+    model = store.load_trained(model_dir)
+    paint = ((model.reals[-1][::-1] + 1) * 127.5).round().astype(np.uint8)
+    first = apps.paint_to_image(model, paint, 1, jax.random.PRNGKey(0), quantize=True)
+    cached = store.load_trained(model_dir).run_dir / "paint" / "scale_01" / "scale"
+    assert cached.is_dir()
+    tuned = train.train_paint_scale(model, 1, apps.kmeans_colors(model.reals[1].reshape(-1, 3)), show_progress=False)
+    original = model.scales[1]["g"]["params"]
+    diffs = jax.tree_util.tree_map(lambda a, b: float(np.abs(np.asarray(a) - b).max()), tuned["g"]["params"], original)
+    assert max(jax.tree_util.tree_leaves(diffs)) > 1e-3  # a retrained scale, not the stored one
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the fine-tuned scale should come from the cache")
+
+    monkeypatch.setattr(train, "_train_scale", no_training)
+    again = apps.paint_to_image(model, paint, 1, jax.random.PRNGKey(0), quantize=True)
+    np.testing.assert_allclose(again, first, atol=1e-6)
+    assert first.shape == model.reals[-1].shape and np.isfinite(first).all()
