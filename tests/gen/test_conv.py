@@ -75,11 +75,15 @@ def test_vmap_over_models_matches_xla():
 
 def test_drop_in_routes_only_the_plain_case():
     x, kernel, _ = inputs()
-    plain_jaxpr = str(jax.make_jaxpr(lambda x, w: conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=NHWC))(x, kernel))
+    plain_jaxpr = str(
+        jax.make_jaxpr(lambda x, w: conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=NHWC))(x, kernel)
+    )
     assert "custom_vjp_call" in plain_jaxpr
     same = conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC)
     strided = conv_general_dilated(x, kernel, (2, 2), "VALID", dimension_numbers=NHWC)
-    np.testing.assert_allclose(same, lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC), atol=1e-6)
+    np.testing.assert_allclose(
+        same, lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=NHWC), atol=1e-6
+    )
     chex.assert_shape(strided, (2, 5, 6, 5))
     assert "custom_vjp_call" not in str(
         jax.make_jaxpr(lambda x, w: conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC))(x, kernel)
