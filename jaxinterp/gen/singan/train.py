@@ -102,8 +102,9 @@ def init_state(cfg: SinGANConfig, spec: ScaleSpec, key: jax.Array, warm: dict | 
     else:
         k_g, k_d = jax.random.split(key)
         padded = jnp.zeros((1, spec.hw[0] + 2 * cfg.pad, spec.hw[1] + 2 * cfg.pad, 3))
-        g_vars = generator.init(k_g, padded, padded, train=False)
-        d_vars = critic.init(k_d, jnp.zeros((1, *spec.hw, 3)), train=False)
+        # Jitted: one compiled program instead of every layer's ops dispatched (and compiled) one by one.
+        g_vars = jax.jit(functools.partial(generator.init, train=False))(k_g, padded, padded)
+        d_vars = jax.jit(functools.partial(critic.init, train=False))(k_d, jnp.zeros((1, *spec.hw, 3)))
     tx_g, tx_d = optimizers(cfg)
     return {
         "g": g_vars,
