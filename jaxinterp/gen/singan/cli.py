@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import jax
@@ -167,6 +168,12 @@ def _paint(args) -> None:
 
 def _sr(args) -> None:
     model = store.load_trained(args.model)
+    if model.config.alpha < 100 or model.config.min_size != 18:
+        print(
+            "jaxinterp: note: this model was not trained for super-resolution (upstream trains with min_size 18 "
+            "and alpha 100: `jaxinterp singan train IMAGE --sr-factor F`); expect artefacts",
+            file=sys.stderr,
+        )
     image = apps.super_resolve(model, args.factor, jax.random.PRNGKey(args.seed))
     print(f"wrote {save_png(_out(args, 'sr') / f'x{args.factor:g}.png', image)}")
 

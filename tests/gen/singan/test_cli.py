@@ -98,7 +98,7 @@ def test_harmonize_and_edit_keep_the_unmasked_region(model_dir, tmp_path, comman
     assert weights.max() == 1.0 and (command == "edit" or weights.min() == 0.0)
 
 
-def test_paint_sr_and_animation(model_dir, tmp_path):
+def test_paint_sr_and_animation(model_dir, tmp_path, capsys):
     real = ((_finest(model_dir) + 1) * 127.5).round().astype(np.uint8)
     paint = _png(tmp_path / "paint.png", real[::-1].copy())
     assert (
@@ -121,6 +121,7 @@ def test_paint_sr_and_animation(model_dir, tmp_path):
     )
     assert load_rgb(tmp_path / "p" / "start_scale_1.png").shape == real.shape
     assert main(["singan", "sr", "--model", str(model_dir), "--factor", "2", "--out", str(tmp_path / "sr")]) == 0
+    assert "not trained for super-resolution" in capsys.readouterr().err  # a tiny preset model, alpha 10
     h, w, _ = real.shape
     assert load_rgb(tmp_path / "sr" / "x2.png").shape == (2 * h, 2 * w, 3)
     assert (
