@@ -1,0 +1,154 @@
+"""Activation patching on penzai transformers as one batched computation.
+
+Axis vocabulary (penzai's, plus ours):
+  batch       prompts;                      seq          token positions;
+  heads       attention heads (LLaMA with grouped queries: head_groups x query_heads);
+  projection  per-head width;               embedding    residual-stream width;
+  layer       transformer block index (ours: activations captured at every block are stacked on it);
+  sweep       the patched components (ours): one forward pass per entry, vectorised, never a Python loop.
+
+Sites (where an activation is read and overwritten):
+  "head_out"   each attention head's output before the output projection (penzai's
+               `attn_value_to_output.sublayers[0]`; the `o_proj` input that the entity-tracking code patches),
+               components = (layer, seq, heads...);
+  "resid_post" the residual stream after each block, components = (layer, seq).
+
+How: `with_sites` inserts a `PatchSite` layer at every instance of a site. Called without side inputs
+it is the identity; called with `patch_source` (activations of another run, stacked on "layer") and a
+boolean `patch_mask` over the component axes it returns `where(mask, source, value)`. A mask carrying
+an extra "sweep" axis makes penzai broadcast the rest of the forward pass over it, so a whole sweep
+(every layer x position x head) is one jit-compiled, vectorised forward pass, chunked to bound memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from penzai import pz
+from penzai.models.transformer import model_parts
+
+SITES = ("head_out", "resid_post")
+_NON_COMPONENT_AXES = ("batch", "projection", "embedding")
+
+
+def _site_selection(model, site: str):
+    if site == "head_out":
+        return pz.select(model).at_instances_of(pz.nn.Attention).at(lambda a: a.attn_value_to_output.sublayers[0])
+    if site == "resid_post":
+        return pz.select(model).at_instances_of(model_parts.TransformerBlock)
+    raise ValueError(f"unknown site {site!r}; known: {', '.join(SITES)}")
+
+
+@pz.pytree_dataclass
+class PatchSite(pz.nn.Layer):
+    """Identity, or `where(patch_mask[layer], patch_source[layer], value)` when patch side inputs are given."""
+
+    layer: int = dataclasses.field(metadata={"pytree_node": False})
+
+    def __call__(self, value: pz.nx.NamedArray, /, **side_inputs) -> pz.nx.NamedArray:
+        source, mask = side_inputs.get("patch_source"), side_inputs.get("patch_mask")
+        if source is None:
+            return value
+        layer_source, layer_mask = source[{"layer": self.layer}], mask[{"layer": self.layer}]
+        return pz.nx.nmap(jnp.where)(layer_mask, layer_source, value)
+
+
+@pz.pytree_dataclass
+class _Capture(pz.nn.Layer):
+    saved: pz.StateVariable = dataclasses.field(default_factory=lambda: pz.StateVariable(None))
+
+    def __call__(self, value, /, **_side_inputs):
+        self.saved.value = value
+        return value
+
+
+def with_sites(model, site: str):
+    """A copy of `model` with a `PatchSite` after every instance of `site` (numbered in model order)."""
+    counter = iter(range(1 << 30))
+    inserted = _site_selection(model, site).insert_after(PatchSite(-1))
+    return pz.select(inserted).at_instances_of(PatchSite).apply(lambda _: PatchSite(next(counter)))
+
+
+def capture(model, tokens: pz.nx.NamedArray, site: str) -> pz.nx.NamedArray:
+    """Activations at every instance of `site` on `tokens`, stacked on a leading "layer" axis."""
+    grabbing = pz.select(_site_selection(model, site).insert_after(_Capture())).at_instances_of(_Capture)
+    grabbing = grabbing.apply(lambda _: _Capture())  # a fresh state variable per instance
+    stateless, variables = pz.unbind_state_vars(grabbing)
+    _, states = stateless.stateless_call([v.freeze() for v in variables], tokens)
+    return pz.nx.stack([s.value for s in states], "layer")
+
+
+def component_axes(source: pz.nx.NamedArray) -> dict[str, int]:
+    """The axes that index components of a captured site: layer, seq and (for heads) the head axes."""
+    return {name: size for name, size in source.named_shape.items() if name not in _NON_COMPONENT_AXES}
+
+
+def one_hot_masks(axes: dict[str, int]) -> pz.nx.NamedArray:
+    """Boolean masks {sweep, *axes}: entry i patches exactly the i-th component (row-major over axes)."""
+    count = int(np.prod(list(axes.values())))
+    eye = jnp.eye(count, dtype=bool).reshape(count, *axes.values())
+    return pz.nx.wrap(eye).tag("sweep", *axes)
+
+
+def patched_logits(model_with_sites, tokens, source, mask) -> pz.nx.NamedArray:
+    """Logits of `tokens` with the masked components replaced by `source` (any extra mask axes broadcast)."""
+    return model_with_sites(tokens, patch_source=source, patch_mask=mask)
+
+
+def activation_patching(
+    model,
+    site: str,
+    source_tokens: pz.nx.NamedArray,
+    target_tokens: pz.nx.NamedArray,
+    metric: Callable[[pz.nx.NamedArray], pz.nx.NamedArray],
+    chunk: int = 64,
+) -> pz.nx.NamedArray:
+    """Runs `target_tokens` once per component of `site`, that component taken from the `source_tokens` run.
+
+    Args:
+      model: a penzai TransformerLM.
+      site: one of `SITES`.
+      source_tokens, target_tokens: {batch, seq} integer token ids of the same shape (e.g. clean and
+        corrupted prompts; swap them to patch the other way).
+      metric: logits {batch, seq, vocabulary} -> a named array without "vocabulary" (e.g. logit
+        difference per prompt); it sees an extra "sweep" axis, which it must leave alone.
+      chunk: components per compiled forward pass (bounds memory; the last chunk is padded).
+
+    Returns:
+      The metric for every component, with the component axes (layer, seq, heads...) in place of sweep.
+    """
+    source = capture(model, source_tokens, site)
+    axes = component_axes(source)
+    patched = with_sites(model, site)
+    masks = one_hot_masks(axes).unwrap("sweep", *axes)
+    count = masks.shape[0]
+    chunk = max(1, min(chunk, count))
+    padded = jnp.concatenate([masks, jnp.zeros((-count % chunk, *masks.shape[1:]), bool)])
+
+    @jax.jit
+    def run_chunk(mask_chunk):
+        mask = pz.nx.wrap(mask_chunk).tag("sweep", *axes)
+        return metric(patched_logits(patched, target_tokens, source, mask))
+
+    results = [run_chunk(padded[i : i + chunk]) for i in range(0, padded.shape[0], chunk)]
+    values = pz.nx.concatenate(results, "sweep")[{"sweep": pz.slice[:count]}]
+    order = [name for name in values.named_shape if name != "sweep"]
+    flat = values.unwrap("sweep", *order)
+    return pz.nx.wrap(flat.reshape(*axes.values(), *flat.shape[1:])).tag(*axes, *order)
+
+
+@functools.partial(jax.jit, static_argnames=("position",))
+def logit_difference(
+    logits: pz.nx.NamedArray, correct: jax.Array, wrong: jax.Array, position: int = -1
+) -> pz.nx.NamedArray:
+    """logit[correct] - logit[wrong] at `position`, per prompt ({batch} ids); other axes broadcast."""
+    at = logits[{"seq": position}]
+    pick = pz.nx.nmap(lambda row, index: row[index])
+    correct_ids = pz.nx.wrap(correct).tag("batch")
+    wrong_ids = pz.nx.wrap(wrong).tag("batch")
+    return pick(at.untag_prefix("vocabulary"), correct_ids) - pick(at.untag_prefix("vocabulary"), wrong_ids)

@@ -1,0 +1,90 @@
+"""mech/patching.py: exact identities of activation patching, and the batched sweep against a loop."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from penzai import pz
+from penzai.models.transformer.variants import llamalike_common
+
+from jaxinterp.mech import patching
+
+
+def tiny_llama(kv_heads=3, query_multiplier=1, layers=2, seed=0):
+    config = llamalike_common.LlamalikeTransformerConfig(
+        num_kv_heads=kv_heads,
+        query_head_multiplier=query_multiplier,
+        embedding_dim=24,
+        projection_dim=8,
+        mlp_hidden_dim=40,
+        num_decoder_blocks=layers,
+        vocab_size=37,
+        mlp_variant="swiglu",
+        tie_embedder_and_logits=False,
+    )
+    return llamalike_common.build_llamalike_transformer(config, init_base_rng=jax.random.key(seed))
+
+
+def tokens(rows):
+    return pz.nx.wrap(jnp.asarray(rows, jnp.int32)).tag("batch", "seq")
+
+
+CLEAN = tokens([[1, 5, 7, 9, 2], [3, 4, 8, 8, 6]])
+CORRUPT = tokens([[1, 6, 2, 3, 2], [3, 9, 1, 8, 5]])
+
+
+def unwrap_logits(logits):
+    return logits.unwrap("batch", "seq", "vocabulary")
+
+
+@pytest.mark.parametrize("site", patching.SITES)
+def test_patching_a_site_with_its_own_activation_changes_nothing(site):
+    model = tiny_llama()
+    own = patching.capture(model, CLEAN, site)
+    everything = pz.nx.wrap(jnp.ones(tuple(patching.component_axes(own).values()), bool)).tag(
+        *patching.component_axes(own)
+    )
+    patched = patching.patched_logits(patching.with_sites(model, site), CLEAN, own, everything)
+    np.testing.assert_array_equal(unwrap_logits(patched), unwrap_logits(model(CLEAN)))
+
+
+def test_last_layer_residual_patch_reproduces_the_clean_logits():
+    model = tiny_llama()
+    clean = patching.capture(model, CLEAN, "resid_post")
+    axes = patching.component_axes(clean)
+    assert axes == {"layer": 2, "seq": 5}
+    last_layer = np.zeros((2, 5), bool)
+    last_layer[-1] = True
+    mask = pz.nx.wrap(jnp.asarray(last_layer)).tag("layer", "seq")
+    patched = patching.patched_logits(patching.with_sites(model, "resid_post"), CORRUPT, clean, mask)
+    np.testing.assert_allclose(unwrap_logits(patched), unwrap_logits(model(CLEAN)), atol=1e-6)
+    assert not np.allclose(unwrap_logits(model(CORRUPT)), unwrap_logits(model(CLEAN)), atol=1e-3)
+
+
+@pytest.mark.parametrize("kv_heads, multiplier", [(3, 1), (2, 2)])  # multi-head and grouped-query
+def test_batched_head_sweep_equals_one_component_at_a_time(kv_heads, multiplier):
+    model = tiny_llama(kv_heads, multiplier)
+    correct, wrong = jnp.array([4, 7]), jnp.array([9, 1])
+
+    def metric(logits):
+        return patching.logit_difference(logits, correct, wrong)
+
+    sweep = patching.activation_patching(model, "head_out", CLEAN, CORRUPT, metric, chunk=7)
+    source = patching.capture(model, CLEAN, "head_out")
+    axes = patching.component_axes(source)
+    head_axes = {k: v for k, v in axes.items() if k not in ("layer", "seq")}
+    assert set(head_axes) == ({"heads"} if multiplier == 1 else {"head_groups", "query_heads"})
+    chex.assert_shape(sweep.unwrap(*axes, "batch"), (*axes.values(), 2))
+
+    patched_model = patching.with_sites(model, "head_out")
+    masks = patching.one_hot_masks(axes).unwrap("sweep", *axes)
+    expected = []
+    for one in masks:  # the reference: one forward pass per component
+        mask = pz.nx.wrap(one).tag(*axes)
+        expected.append(metric(patching.patched_logits(patched_model, CORRUPT, source, mask)).unwrap("batch"))
+    expected = np.stack(expected).reshape(*axes.values(), 2)
+    np.testing.assert_allclose(sweep.unwrap(*axes, "batch"), expected, atol=1e-5)
+    # Patching changes the metric somewhere (the test is not vacuous).
+    baseline = metric(model(CORRUPT)).unwrap("batch")
+    assert np.abs(expected - baseline).max() > 1e-3
