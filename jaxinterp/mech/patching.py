@@ -17,7 +17,8 @@ How: `with_sites` inserts a `PatchSite` layer at every instance of a site. Calle
 it is the identity; called with `patch_source` (activations of another run, stacked on "layer") and a
 boolean `patch_mask` over the component axes it returns `where(mask, source, value)`. A mask carrying
 an extra "sweep" axis makes penzai broadcast the rest of the forward pass over it, so a whole sweep
-(every layer x position x head) is one jit-compiled, vectorised forward pass, chunked to bound memory.
+(every layer x position x head) is one jit-compiled, vectorised forward pass, chunked to bound memory
+and sharded over the devices of a mesh along the components (`sweep_mesh`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from penzai import pz
 from penzai.models.transformer import model_parts
 
@@ -107,6 +109,7 @@ def activation_patching(
     target_tokens: pz.nx.NamedArray,
     metric: Callable[[pz.nx.NamedArray], pz.nx.NamedArray],
     chunk: int = 64,
+    mesh: Mesh | None = None,
 ) -> pz.nx.NamedArray:
     """Runs `target_tokens` once per component of `site`, that component taken from the `source_tokens` run.
 
@@ -117,7 +120,10 @@ def activation_patching(
         corrupted prompts; swap them to patch the other way).
       metric: logits {batch, seq, vocabulary} -> a named array without "vocabulary" (e.g. logit
         difference per prompt); it sees an extra "sweep" axis, which it must leave alone.
-      chunk: components per compiled forward pass (bounds memory; the last chunk is padded).
+      chunk: components per compiled forward pass (bounds memory; the last chunk is padded). Rounded
+        up to a multiple of the mesh size.
+      mesh: devices to shard the components over (a 1-D mesh; default: every local device). Each device
+        runs its share of every chunk; the model and activations are replicated.
 
     Returns:
       The metric for every component, with the component axes (layer, seq, heads...) in place of sweep.
@@ -127,10 +133,14 @@ def activation_patching(
     patched = with_sites(model, site)
     masks = one_hot_masks(axes).unwrap("sweep", *axes)
     count = masks.shape[0]
+    mesh = mesh if mesh is not None else sweep_mesh()
+    shards = mesh.devices.size
     chunk = max(1, min(chunk, count))
+    chunk = -(-chunk // shards) * shards
     padded = jnp.concatenate([masks, jnp.zeros((-count % chunk, *masks.shape[1:]), bool)])
+    by_component = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
 
-    @jax.jit
+    @functools.partial(jax.jit, in_shardings=(by_component,))
     def run_chunk(mask_chunk):
         mask = pz.nx.wrap(mask_chunk).tag("sweep", *axes)
         return metric(patched_logits(patched, target_tokens, source, mask))
@@ -140,6 +150,12 @@ def activation_patching(
     order = [name for name in values.named_shape if name != "sweep"]
     flat = values.unwrap("sweep", *order)
     return pz.nx.wrap(flat.reshape(*axes.values(), *flat.shape[1:])).tag(*axes, *order)
+
+
+def sweep_mesh(devices=None) -> Mesh:
+    """A 1-D mesh ("sweep",) over `devices` (default: all local devices) for sharding components."""
+    devices = np.asarray(devices if devices is not None else jax.local_devices())
+    return Mesh(devices.reshape(-1), ("sweep",))
 
 
 @functools.partial(jax.jit, static_argnames=("position",))

@@ -88,3 +88,21 @@ def test_batched_head_sweep_equals_one_component_at_a_time(kv_heads, multiplier)
     # Patching changes the metric somewhere (the test is not vacuous).
     baseline = metric(model(CORRUPT)).unwrap("batch")
     assert np.abs(expected - baseline).max() > 1e-3
+
+
+def test_sweep_sharded_over_four_devices_equals_one_device():
+    assert jax.device_count() >= 4  # tests/conftest.py forces 4 CPU devices
+    model = tiny_llama(2, 2)
+    correct, wrong = jnp.array([4, 7]), jnp.array([9, 1])
+
+    def metric(logits):
+        return patching.logit_difference(logits, correct, wrong)
+
+    one = patching.activation_patching(
+        model, "head_out", CLEAN, CORRUPT, metric, chunk=12, mesh=patching.sweep_mesh(jax.devices()[:1])
+    )
+    four = patching.activation_patching(
+        model, "head_out", CLEAN, CORRUPT, metric, chunk=12, mesh=patching.sweep_mesh(jax.devices()[:4])
+    )
+    order = tuple(one.named_shape)
+    np.testing.assert_allclose(four.unwrap(*order), one.unwrap(*order), atol=1e-6)
