@@ -15,9 +15,7 @@ Writes `bench/results/conv-<device>.json` and prints a markdown table of millise
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,8 @@ from jaxinterp.gen.singan.config import SinGANConfig
 from jaxinterp.gen.singan.train import geometry_for
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _header import run_header  # noqa: E402
 
 
 def xla_conv(x, w):
@@ -134,16 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for scale in (int(s) for s in args.scales.split(",")):
         rows.append(time_scale(cfg, geometry.shapes[scale], scale, args.repeats))
         print(json.dumps(rows[-1]), flush=True)
-    result = {
-        "benchmark": "conv-xla-vs-jaxinterp",
-        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "device": {
-            "platform": device.platform,
-            "kind": getattr(device, "device_kind", ""),
-            "count": jax.device_count(),
-        },
-        "host": {"processor": platform.processor() or platform.machine(), "python": platform.python_version()},
+    result = run_header("conv-xla-vs-jaxinterp", argv) | {
         "versions": {"jax": jax.__version__},
         "image": args.image,
         "rows": rows,
