@@ -20,6 +20,7 @@ the measured matmul throughput of this machine). Writes `bench/results/patching-
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -114,8 +115,7 @@ def torch_hook_loop(model, config, clean, corrupt, correct, wrong):
 
 
 def jax_sweep(model, clean, corrupt, correct, wrong, chunk):
-    def metric(logits):
-        return patching.logit_difference(logits, correct, wrong)
+    metric = functools.partial(patching.logit_difference, correct=correct, wrong=wrong)
 
     start = time.perf_counter()
     first = patching.activation_patching(model, "head_out", clean, corrupt, metric, chunk=chunk)
