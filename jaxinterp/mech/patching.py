@@ -7,11 +7,18 @@ Axis vocabulary (penzai's, plus ours):
   layer       transformer block index (ours: activations captured at every block are stacked on it);
   sweep       the patched components (ours): one forward pass per entry, vectorised, never a Python loop.
 
-Sites (where an activation is read and overwritten):
-  "head_out"   each attention head's output before the output projection (penzai's
-               `attn_value_to_output.sublayers[0]`; the `o_proj` input that the entity-tracking code patches),
-               components = (layer, seq, heads...);
-  "resid_post" the residual stream after each block, components = (layer, seq).
+Sites (where an activation is read and overwritten), with their component axes:
+  "head_out"     each attention head's output before the output projection (penzai's
+                 `attn_value_to_output.sublayers[0]`; the `o_proj` input that the entity-tracking code
+                 patches): (layer, seq, heads...);
+  "resid_post"   the residual stream after each block: (layer, seq);
+  "mlp_out"      the feed-forward block's output, before it is added to the residual stream: (layer, seq);
+  "query", "key", "value"
+                 each head's query / key / value vector after its projection (and RoPE, for queries and
+                 keys): (layer, seq, heads...); with grouped-query attention keys and values have only the
+                 "head_groups" axis;
+  "attn_pattern" the attention probabilities after the softmax: (layer, seq, kv_seq, heads...), seq being
+                 the query position and kv_seq the key position.
 
 How: `with_sites` inserts a `PatchSite` layer at every instance of a site. Called without side inputs
 it is the identity; called with `patch_source` (activations of another run, stacked on "layer") and a
@@ -19,6 +26,9 @@ boolean `patch_mask` over the component axes it returns `where(mask, source, val
 an extra "sweep" axis makes penzai broadcast the rest of the forward pass over it, so a whole sweep
 (every layer x position x head) is one jit-compiled, vectorised forward pass, chunked to bound memory
 and sharded over the devices of a mesh along the components (`sweep_mesh`).
+
+`over` sweeps a subset of the component axes and patches the others together (e.g. ("layer", "heads")
+patches each head at every position at once); `masks` sweeps any set of component groups ("circuits").
 """
 
 from __future__ import annotations
@@ -34,26 +44,41 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from penzai import pz
 from penzai.models.transformer import model_parts
 
-SITES = ("head_out", "resid_post")
+_ATTENTION_PARTS = {
+    "head_out": lambda attention: attention.attn_value_to_output.sublayers[0],
+    # The last layer of each part (all are Sequentials in penzai's builders and ours), so that a site can be
+    # inserted after it.
+    "query": lambda attention: attention.input_to_query.sublayers[-1],
+    "key": lambda attention: attention.input_to_key.sublayers[-1],
+    "value": lambda attention: attention.input_to_value.sublayers[-1],
+    "attn_pattern": lambda attention: attention.query_key_to_attn.sublayers[-1],
+}
+SITES = ("head_out", "resid_post", "mlp_out", "query", "key", "value", "attn_pattern")
+INSIDE_ATTENTION = ("query", "key", "value", "attn_pattern")
 _NON_COMPONENT_AXES = ("batch", "projection", "embedding")
 
 
 def _site_selection(model, site: str):
-    if site == "head_out":
-        return pz.select(model).at_instances_of(pz.nn.Attention).at(lambda a: a.attn_value_to_output.sublayers[0])
+    if site in _ATTENTION_PARTS:
+        return pz.select(model).at_instances_of(pz.nn.Attention).at(_ATTENTION_PARTS[site])
     if site == "resid_post":
         return pz.select(model).at_instances_of(model_parts.TransformerBlock)
+    if site == "mlp_out":
+        return pz.select(model).at_instances_of(model_parts.TransformerFeedForward)
     raise ValueError(f"unknown site {site!r}; known: {', '.join(SITES)}")
 
 
 @pz.pytree_dataclass
 class PatchSite(pz.nn.Layer):
-    """Identity, or `where(patch_mask[layer], patch_source[layer], value)` when patch side inputs are given."""
+    """Identity, or `where(mask[layer], source[layer], value)` when the side inputs `{key}_source` and
+    `{key}_mask` are given (key "patch" by default; several kinds of site can be patched in one call
+    under different keys)."""
 
     layer: int = dataclasses.field(metadata={"pytree_node": False})
+    key: str = dataclasses.field(default="patch", metadata={"pytree_node": False})
 
     def __call__(self, value: pz.nx.NamedArray, /, **side_inputs) -> pz.nx.NamedArray:
-        source, mask = side_inputs.get("patch_source"), side_inputs.get("patch_mask")
+        source, mask = side_inputs.get(f"{self.key}_source"), side_inputs.get(f"{self.key}_mask")
         if source is None:
             return value
         layer_source, layer_mask = source[{"layer": self.layer}], mask[{"layer": self.layer}]
@@ -69,19 +94,25 @@ class _Capture(pz.nn.Layer):
         return value
 
 
-def with_sites(model, site: str):
-    """A copy of `model` with a `PatchSite` after every instance of `site` (numbered in model order)."""
+def with_sites(model, site: str, key: str = "patch"):
+    """A copy of `model` with a `PatchSite` (side inputs `{key}_source`, `{key}_mask`) after every instance
+    of `site`, numbered in model order."""
     counter = iter(range(1 << 30))
-    inserted = _site_selection(model, site).insert_after(PatchSite(-1))
-    return pz.select(inserted).at_instances_of(PatchSite).apply(lambda _: PatchSite(next(counter)))
+    marker = PatchSite(-1, key)
+    inserted = _site_selection(model, site).insert_after(marker)
+    return pz.select(inserted).at_equal_to(marker).apply(lambda _: PatchSite(next(counter), key))
 
 
-def capture(model, tokens: pz.nx.NamedArray, site: str) -> pz.nx.NamedArray:
-    """Activations at every instance of `site` on `tokens`, stacked on a leading "layer" axis."""
+def capture(model, tokens: pz.nx.NamedArray, site: str, **side_inputs) -> pz.nx.NamedArray:
+    """Activations at every instance of `site` on `tokens`, stacked on a leading "layer" axis.
+
+    `side_inputs` are passed to the model (e.g. the patch inputs of a model made by `with_sites`, to read
+    a site downstream of a patch); they can be traced, so this works inside `jax.jit`.
+    """
     grabbing = pz.select(_site_selection(model, site).insert_after(_Capture())).at_instances_of(_Capture)
     grabbing = grabbing.apply(lambda _: _Capture())  # a fresh state variable per instance
     stateless, variables = pz.unbind_state_vars(grabbing)
-    _, states = stateless.stateless_call([v.freeze() for v in variables], tokens)
+    _, states = stateless.stateless_call([v.freeze() for v in variables], tokens, **side_inputs)
     return pz.nx.stack([s.value for s in states], "layer")
 
 
@@ -110,6 +141,8 @@ def activation_patching(
     metric: Callable[[pz.nx.NamedArray], pz.nx.NamedArray],
     chunk: int = 64,
     mesh: Mesh | None = None,
+    over: tuple[str, ...] | None = None,
+    masks: pz.nx.NamedArray | None = None,
 ) -> pz.nx.NamedArray:
     """Runs `target_tokens` once per component of `site`, that component taken from the `source_tokens` run.
 
@@ -124,28 +157,63 @@ def activation_patching(
         up to a multiple of the mesh size.
       mesh: devices to shard the components over (a 1-D mesh; default: every local device). Each device
         runs its share of every chunk; the model and activations are replicated.
+      over: the component axes to sweep, "layer" among them (default: all of the site's component axes);
+        the other component axes are patched together, e.g. ("layer", "heads") patches each head at
+        every position at once.
+      masks: instead of a sweep over components, any list of component groups: a boolean {sweep, ...}
+        array over some of the site's component axes ("layer" included), True = patched in that run.
 
     Returns:
-      The metric for every component, with the component axes (layer, seq, heads...) in place of sweep.
+      The metric for every component, with the swept axes (layer, seq, heads...) in place of sweep; or,
+      with `masks`, the metric per mask with the "sweep" axis kept.
     """
     source = capture(model, source_tokens, site)
-    axes = component_axes(source)
-    axes = {"layer": axes.pop("layer"), **axes}  # layer-major, so each layer's components are contiguous
     patched = with_sites(model, site)
-    masks = one_hot_masks(axes).unwrap("sweep", *axes)
     mesh = mesh if mesh is not None else sweep_mesh()
-    per_layer = masks.shape[0] // axes["layer"]
+    spread = site in INSIDE_ATTENTION
+    if masks is not None:
+        _check_axes(masks.named_shape, source, site, "masks")
+        mask_axes = tuple(name for name in masks.named_shape if name != "sweep")
+        rows = masks.unwrap("sweep", *mask_axes)
+        return _sweep(patched.body, target_tokens, source, rows, mask_axes, metric, chunk, mesh, spread)
+    axes = component_axes(source)
+    if over is not None:
+        _check_axes(dict.fromkeys(over), source, site, "over")
+        axes = {name: axes[name] for name in over}
+    axes = {"layer": axes.pop("layer"), **axes}  # layer-major, so each layer's components are contiguous
+    one_hot = one_hot_masks(axes).unwrap("sweep", *axes)
+    per_layer = one_hot.shape[0] // axes["layer"]
     runs = _suffix_runs(patched, target_tokens)
     if runs is None:  # no top-level list of blocks: every component runs the whole model
         runs = [(patched.body, target_tokens, 0, axes["layer"])]
     pieces = [
-        _sweep(body, inputs, source, masks[first * per_layer : stop * per_layer], axes, metric, chunk, mesh)
+        _sweep(
+            body,
+            inputs,
+            source,
+            one_hot[first * per_layer : stop * per_layer],
+            tuple(axes),
+            metric,
+            chunk,
+            mesh,
+            spread,
+        )
         for body, inputs, first, stop in runs
     ]
     values = pz.nx.concatenate(pieces, "sweep")
     order = [name for name in values.named_shape if name != "sweep"]
     flat = values.unwrap("sweep", *order)
     return pz.nx.wrap(flat.reshape(*axes.values(), *flat.shape[1:])).tag(*axes, *order)
+
+
+def _check_axes(names, source: pz.nx.NamedArray, site: str, argument: str) -> None:
+    known = component_axes(source)
+    unknown = [name for name in names if name != "sweep" and name not in known]
+    if unknown or "layer" not in names:
+        raise ValueError(
+            f'{argument} must name "layer" and only component axes of site {site!r} '
+            f"({', '.join(known)}); got {', '.join(n for n in names if n != 'sweep')}"
+        )
 
 
 def _suffix_runs(patched, tokens):
@@ -173,27 +241,40 @@ def _suffix_runs(patched, tokens):
     ]
 
 
-def _sweep(body, inputs, source, masks, axes, metric, chunk, mesh) -> pz.nx.NamedArray:
+def _sweep(body, inputs, source, masks, axes, metric, chunk, mesh, spread) -> pz.nx.NamedArray:
     """The metric for each mask row (sweep), `chunk` rows per compiled call, sharded over `mesh`."""
+    body = pz.freeze_params(body)  # parameter values as arrays, so the model is a jit argument
+    return chunked_sweep(lambda rows: _run_chunk(body, inputs, source, rows, axes, metric, spread), masks, chunk, mesh)
+
+
+def chunked_sweep(run: Callable[[jax.Array], pz.nx.NamedArray], masks: jax.Array, chunk: int, mesh: Mesh):
+    """`run(rows)` over the rows of `masks` (leading axis = sweep), `chunk` rows per call.
+
+    The last chunk is padded with all-False rows (dropped from the result); each chunk is sharded over
+    the devices of `mesh` along its rows, so `run` (jitted) executes its share on every device. `chunk`
+    is rounded up to a multiple of the mesh size. Returns run's outputs concatenated on "sweep".
+    """
     count = masks.shape[0]
     shards = mesh.devices.size
     chunk = max(1, min(chunk, count))
     chunk = -(-chunk // shards) * shards
     padded = jnp.concatenate([masks, jnp.zeros((-count % chunk, *masks.shape[1:]), bool)])
-    by_component = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
-    body = pz.freeze_params(body)  # parameter values as arrays, so the model is a jit argument
-    results = [
-        _run_chunk(body, inputs, source, jax.device_put(padded[i : i + chunk], by_component), tuple(axes), metric)
-        for i in range(0, padded.shape[0], chunk)
-    ]
+    by_row = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+    results = [run(jax.device_put(padded[i : i + chunk], by_row)) for i in range(0, padded.shape[0], chunk)]
     return pz.nx.concatenate(results, "sweep")[{"sweep": pz.slice[:count]}]
 
 
-@functools.partial(jax.jit, static_argnames=("axis_names", "metric"))
-def _run_chunk(body, inputs, source, mask_chunk, axis_names, metric):
-    """One compiled call per (model structure, shapes, metric): reused across calls and chunks."""
+@functools.partial(jax.jit, static_argnames=("axis_names", "metric", "spread"))
+def _run_chunk(body, inputs, source, mask_chunk, axis_names, metric, spread):
+    """One compiled call per (model structure, shapes, metric): reused across calls and chunks.
+
+    `spread` gives the inputs the "sweep" axis up front: needed when the site sits inside attention
+    (query/key/value/pattern), where penzai's einsums require both operands to carry the same axes.
+    """
     positions = pz.nx.arange("seq", inputs.named_shape["seq"])
     mask = pz.nx.wrap(mask_chunk).tag("sweep", *axis_names)
+    if spread:
+        inputs = inputs + pz.nx.wrap(jnp.zeros(mask_chunk.shape[0], inputs.dtype)).tag("sweep")
     return metric(body(inputs, token_positions=positions, patch_source=source, patch_mask=mask))
 
 

@@ -106,3 +106,49 @@ def test_sweep_sharded_over_four_devices_equals_one_device():
     )
     order = tuple(one.named_shape)
     np.testing.assert_allclose(four.unwrap(*order), one.unwrap(*order), atol=1e-6)
+
+
+@pytest.mark.parametrize("site", ["mlp_out", "query", "key", "attn_pattern"])
+def test_sweep_over_layer_and_position_equals_a_loop_for_every_kind_of_site(site):
+    model = tiny_llama(2, 2)  # grouped queries: keys have only head_groups, queries also query_heads
+    correct, wrong = jnp.array([4, 7]), jnp.array([9, 1])
+
+    def metric(logits):
+        return patching.logit_difference(logits, correct, wrong)
+
+    over = ("layer", "seq")  # the head axes (and kv_seq for patterns) are patched together
+    sweep = patching.activation_patching(model, site, CLEAN, CORRUPT, metric, chunk=4, over=over)
+    chex.assert_shape(sweep.unwrap(*over, "batch"), (2, 5, 2))
+    source = patching.capture(model, CLEAN, site)
+    patched_model = patching.with_sites(model, site)
+    expected = [
+        metric(patching.patched_logits(patched_model, CORRUPT, source, pz.nx.wrap(one).tag(*over))).unwrap("batch")
+        for one in patching.one_hot_masks({"layer": 2, "seq": 5}).unwrap("sweep", *over)
+    ]
+    expected = np.stack(expected).reshape(2, 5, 2)
+    np.testing.assert_allclose(sweep.unwrap(*over, "batch"), expected, atol=1e-5)
+    assert np.abs(expected - metric(model(CORRUPT)).unwrap("batch")).max() > 1e-4
+
+
+def test_chosen_component_groups_sweep_equals_patching_each_group():
+    model = tiny_llama(3, 1)
+    correct, wrong = jnp.array([4, 7]), jnp.array([9, 1])
+
+    def metric(logits):
+        return patching.logit_difference(logits, correct, wrong)
+
+    groups = np.zeros((3, 2, 3), bool)  # {sweep, layer, heads}: three "circuits"
+    groups[0, 0, :2] = True
+    groups[1, 1, 2] = True
+    groups[2] = True
+    masks = pz.nx.wrap(jnp.asarray(groups)).tag("sweep", "layer", "heads")
+    result = patching.activation_patching(model, "head_out", CLEAN, CORRUPT, metric, masks=masks)
+    source = patching.capture(model, CLEAN, "head_out")
+    patched_model = patching.with_sites(model, "head_out")
+    for i, group in enumerate(groups):
+        mask = pz.nx.wrap(jnp.asarray(group)).tag("layer", "heads")
+        one = metric(patching.patched_logits(patched_model, CORRUPT, source, mask)).unwrap("batch")
+        np.testing.assert_allclose(result[{"sweep": i}].unwrap("batch"), one, atol=1e-5)
+    assert np.abs(result.unwrap("sweep", "batch") - metric(model(CORRUPT)).unwrap("batch")).min() > 1e-4
+    with pytest.raises(ValueError, match="component axes"):
+        patching.activation_patching(model, "head_out", CLEAN, CORRUPT, metric, over=("layer", "embedding"))
