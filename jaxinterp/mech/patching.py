@@ -44,6 +44,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from penzai import pz
 from penzai.models.transformer import model_parts
 
+from jaxinterp.mech import prefix_cache
+
 _ATTENTION_PARTS = {
     "head_out": lambda attention: attention.attn_value_to_output.sublayers[0],
     # The last layer of each part (all are Sequentials in penzai's builders and ours), so that a site can be
@@ -143,6 +145,7 @@ def activation_patching(
     mesh: Mesh | None = None,
     over: tuple[str, ...] | None = None,
     masks: pz.nx.NamedArray | None = None,
+    position_buckets: int = 4,
 ) -> pz.nx.NamedArray:
     """Runs `target_tokens` once per component of `site`, that component taken from the `source_tokens` run.
 
@@ -162,48 +165,80 @@ def activation_patching(
         every position at once.
       masks: instead of a sweep over components, any list of component groups: a boolean {sweep, ...}
         array over some of the site's component axes ("layer" included), True = patched in that run.
+      position_buckets: when "seq" is swept, components are grouped into this many position ranges and
+        each range runs only the positions from its start on (`prefix_cache`); 1 runs every position.
+        More buckets save more work and compile more programs (one per layer and bucket).
 
     Returns:
       The metric for every component, with the swept axes (layer, seq, heads...) in place of sweep; or,
       with `masks`, the metric per mask with the "sweep" axis kept.
     """
-    source = capture(model, source_tokens, site)
-    patched = with_sites(model, site)
+    frozen = pz.freeze_params(model)  # parameter values as arrays: the model is an argument of jitted calls
+    source = _captured(frozen, source_tokens, site)
+    patched = with_sites(frozen, site)
     mesh = mesh if mesh is not None else sweep_mesh()
     spread = site in INSIDE_ATTENTION
     if masks is not None:
         _check_axes(masks.named_shape, source, site, "masks")
         mask_axes = tuple(name for name in masks.named_shape if name != "sweep")
-        rows = masks.unwrap("sweep", *mask_axes)
+        rows = np.asarray(masks.unwrap("sweep", *mask_axes))
         return _sweep(patched.body, target_tokens, source, rows, mask_axes, metric, chunk, mesh, spread)
     axes = component_axes(source)
     if over is not None:
         _check_axes(dict.fromkeys(over), source, site, "over")
         axes = {name: axes[name] for name in over}
-    axes = {"layer": axes.pop("layer"), **axes}  # layer-major, so each layer's components are contiguous
-    one_hot = one_hot_masks(axes).unwrap("sweep", *axes)
+    # Layer-major, so each layer's components are contiguous; then position, so each position bucket's are.
+    axes = {"layer": axes.pop("layer"), **({"seq": axes.pop("seq")} if "seq" in axes else {}), **axes}
+    one_hot = np.eye(int(np.prod(list(axes.values()))), dtype=bool).reshape(-1, *axes.values())  # host-side
     per_layer = one_hot.shape[0] // axes["layer"]
     runs = _suffix_runs(patched, target_tokens)
     if runs is None:  # no top-level list of blocks: every component runs the whole model
-        runs = [(patched.body, target_tokens, 0, axes["layer"])]
-    pieces = [
-        _sweep(
-            body,
-            inputs,
-            source,
-            one_hot[first * per_layer : stop * per_layer],
-            tuple(axes),
-            metric,
-            chunk,
-            mesh,
-            spread,
+        pieces = [_sweep(patched.body, target_tokens, source, one_hot, tuple(axes), metric, chunk, mesh, spread)]
+    elif "seq" in axes and position_buckets > 1 and prefix_cache.supports_prefix_cache(patched.body):
+        pieces = _position_suffix_sweeps(
+            frozen, runs, target_tokens, source, one_hot, axes, metric, chunk, mesh, spread, position_buckets
         )
-        for body, inputs, first, stop in runs
-    ]
+    else:
+        pieces = [
+            _sweep(
+                body,
+                inputs,
+                source,
+                one_hot[layer * per_layer : (layer + 1) * per_layer],
+                tuple(axes),
+                metric,
+                chunk,
+                mesh,
+                spread,
+            )
+            for body, inputs, layer in runs
+        ]
     values = pz.nx.concatenate(pieces, "sweep")
     order = [name for name in values.named_shape if name != "sweep"]
     flat = values.unwrap("sweep", *order)
     return pz.nx.wrap(flat.reshape(*axes.values(), *flat.shape[1:])).tag(*axes, *order)
+
+
+def _position_suffix_sweeps(model, runs, tokens, source, one_hot, axes, metric, chunk, mesh, spread, buckets):
+    """Per layer and position bucket [start, stop): the components there, run on positions start.. only.
+
+    Positions before `start` are identical to the target run (causality): their keys and values come
+    from a capture of it (`prefix_cache`), and their logits are the target run's, put back in front of
+    the computed ones so that `metric` sees every position as usual.
+    """
+    cached = _target_run(model, tokens)
+    per_layer = one_hot.shape[0] // axes["layer"]
+    per_position = per_layer // axes["seq"]
+    pieces = []
+    for body, inputs, layer in runs:
+        suffix_body = prefix_cache.with_prefix_cache(body, layer)
+        for start, stop in prefix_cache.bucket_bounds(axes["seq"], buckets):
+            first = layer * per_layer
+            rows = one_hot[first + start * per_position : first + stop * per_position, :, start:]
+            pieces.append(
+                _sweep(suffix_body, inputs, source, rows, tuple(axes), metric, chunk, mesh, spread, cached, start)
+            )
+    return pieces
 
 
 def _check_axes(names, source: pz.nx.NamedArray, site: str, argument: str) -> None:
@@ -217,7 +252,7 @@ def _check_axes(names, source: pz.nx.NamedArray, site: str, argument: str) -> No
 
 
 def _suffix_runs(patched, tokens):
-    """Per layer l: (the body from block l on, the residual stream entering block l, l, l + 1).
+    """Per layer l: (the body from block l on, the residual stream entering block l, l).
 
     Components of layer l cannot change anything before block l, so that prefix is computed once on the
     target run instead of once per component (about half the FLOPs of a sweep over all layers). None
@@ -229,22 +264,44 @@ def _suffix_runs(patched, tokens):
     starts = [i for i, layer in enumerate(body.sublayers) if isinstance(layer, model_parts.TransformerBlock)]
     if not starts or starts != list(range(starts[0], starts[0] + len(starts))):
         return None
+    inputs = _block_inputs(body, tokens, tuple(starts))
+    return [
+        (pz.nn.Sequential(body.sublayers[index:]), x, layer)
+        for layer, (index, x) in enumerate(zip(starts, inputs, strict=True))
+    ]
+
+
+@functools.partial(jax.jit, static_argnames=("starts",))
+def _block_inputs(body, tokens, starts):
+    """The residual stream entering each block (sublayer indices `starts` of `body`), in one compiled call."""
     positions = pz.nx.arange("seq", tokens.named_shape["seq"])
     stream = pz.nn.Sequential(body.sublayers[: starts[0]])(tokens, token_positions=positions)
     inputs = []
     for index in starts:
         inputs.append(stream)
         stream = body.sublayers[index](stream, token_positions=positions)
-    return [
-        (pz.nn.Sequential(body.sublayers[index:]), x, layer, layer + 1)
-        for layer, (index, x) in enumerate(zip(starts, inputs, strict=True))
-    ]
+    return inputs
 
 
-def _sweep(body, inputs, source, masks, axes, metric, chunk, mesh, spread) -> pz.nx.NamedArray:
+# Compiled, so that the runs a sweep needs besides its chunks cost one call each, not one dispatch per op.
+_captured = jax.jit(capture, static_argnames=("site",))
+
+
+@jax.jit
+def _target_run(model, tokens):
+    """Keys and values at every layer (after RoPE) and the logits of the target run."""
+    return {
+        "prefix_keys": capture(model, tokens, "key"),
+        "prefix_values": capture(model, tokens, "value"),
+        "logits": model(tokens),
+    }
+
+
+def _sweep(body, inputs, source, masks, axes, metric, chunk, mesh, spread, cached=None, start=0):
     """The metric for each mask row (sweep), `chunk` rows per compiled call, sharded over `mesh`."""
-    body = pz.freeze_params(body)  # parameter values as arrays, so the model is a jit argument
-    return chunked_sweep(lambda rows: _run_chunk(body, inputs, source, rows, axes, metric, spread), masks, chunk, mesh)
+    return chunked_sweep(
+        lambda rows: _run_chunk(body, inputs, source, rows, axes, metric, spread, cached, start), masks, chunk, mesh
+    )
 
 
 def chunked_sweep(run: Callable[[jax.Array], pz.nx.NamedArray], masks: jax.Array, chunk: int, mesh: Mesh):
@@ -258,24 +315,43 @@ def chunked_sweep(run: Callable[[jax.Array], pz.nx.NamedArray], masks: jax.Array
     shards = mesh.devices.size
     chunk = max(1, min(chunk, count))
     chunk = -(-chunk // shards) * shards
-    padded = jnp.concatenate([masks, jnp.zeros((-count % chunk, *masks.shape[1:]), bool)])
+    padded = np.concatenate([np.asarray(masks), np.zeros((-count % chunk, *masks.shape[1:]), bool)])
     by_row = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
     results = [run(jax.device_put(padded[i : i + chunk], by_row)) for i in range(0, padded.shape[0], chunk)]
     return pz.nx.concatenate(results, "sweep")[{"sweep": pz.slice[:count]}]
 
 
-@functools.partial(jax.jit, static_argnames=("axis_names", "metric", "spread"))
-def _run_chunk(body, inputs, source, mask_chunk, axis_names, metric, spread):
+@functools.partial(jax.jit, static_argnames=("axis_names", "metric", "spread", "start"))
+def _run_chunk(body, inputs, source, mask_chunk, axis_names, metric, spread, cached=None, start=0):
     """One compiled call per (model structure, shapes, metric): reused across calls and chunks.
 
     `spread` gives the inputs the "sweep" axis up front: needed when the site sits inside attention
     (query/key/value/pattern), where penzai's einsums require both operands to carry the same axes.
+    With `cached` (the target run's keys, values and logits, for bodies made by
+    `prefix_cache.with_prefix_cache`), only positions `start`.. are run; `mask_chunk` covers those only.
     """
-    positions = pz.nx.arange("seq", inputs.named_shape["seq"])
     mask = pz.nx.wrap(mask_chunk).tag("sweep", *axis_names)
+    if cached is None:
+        positions = pz.nx.arange("seq", inputs.named_shape["seq"])
+        if spread:
+            inputs = inputs + pz.nx.wrap(jnp.zeros(mask_chunk.shape[0], inputs.dtype)).tag("sweep")
+        return metric(body(inputs, token_positions=positions, patch_source=source, patch_mask=mask))
+    later, earlier = {"seq": pz.slice[start:]}, {"seq": pz.slice[:start]}
+    inputs = inputs[later]
     if spread:
         inputs = inputs + pz.nx.wrap(jnp.zeros(mask_chunk.shape[0], inputs.dtype)).tag("sweep")
-    return metric(body(inputs, token_positions=positions, patch_source=source, patch_mask=mask))
+    length = start + inputs.named_shape["seq"]
+    logits = body(
+        inputs,
+        token_positions=pz.nx.arange("seq", length)[later],
+        kv_positions=pz.nx.arange("seq", length),
+        prefix_keys=cached["prefix_keys"][earlier],
+        prefix_values=cached["prefix_values"][earlier],
+        patch_source=source[later],
+        patch_mask=mask,
+    )
+    join = pz.nx.nmap(lambda old, new: jnp.concatenate([jnp.broadcast_to(old, (old.shape[0], *new.shape[1:])), new]))
+    return metric(join(cached["logits"][earlier].untag_prefix("seq"), logits.untag_prefix("seq")).tag_prefix("seq"))
 
 
 def sweep_mesh(devices=None) -> Mesh:

@@ -152,3 +152,45 @@ def test_chosen_component_groups_sweep_equals_patching_each_group():
     assert np.abs(result.unwrap("sweep", "batch") - metric(model(CORRUPT)).unwrap("batch")).min() > 1e-4
     with pytest.raises(ValueError, match="component axes"):
         patching.activation_patching(model, "head_out", CLEAN, CORRUPT, metric, over=("layer", "embedding"))
+
+
+def _tiny_gpt2():
+    from jaxinterp.mech.gpt2 import GPT2Config, build_gpt2_transformer
+
+    config = GPT2Config(vocab_size=37, n_positions=16, d_model=16, n_layers=2, n_heads=2, d_mlp=24)
+    return build_gpt2_transformer(config, init_key=jax.random.key(3))
+
+
+def _tiny_neox():
+    from penzai.models.transformer.variants import gpt_neox
+
+    config = gpt_neox.GPTNeoXTransformerConfig(
+        num_attention_heads=2,
+        embedding_dim=16,
+        projection_dim=8,
+        mlp_hidden_dim=32,
+        num_decoder_blocks=2,
+        vocab_size=37,
+        activation_fn="gelu_exact",
+        rope_subset_size=4,
+        rope_wavelength=10000.0,
+        layernorm_epsilon=1e-5,
+        parameter_dtype=jnp.float32,
+        activation_dtype=jnp.float32,
+    )
+    return gpt_neox.build_gpt_neox_transformer(config, init_base_rng=jax.random.key(4))
+
+
+@pytest.mark.parametrize("build", [tiny_llama, _tiny_gpt2, _tiny_neox], ids=["llama", "gpt2", "neox"])
+@pytest.mark.parametrize("site", ["head_out", "value"])
+def test_running_only_the_positions_after_the_patch_changes_no_result(build, site):
+    model = build()
+    correct, wrong = jnp.array([4, 7]), jnp.array([9, 1])
+
+    def metric(logits):  # reads two positions, so the cached logits in front are checked too
+        return patching.logit_difference(logits, correct, wrong) + patching.logit_difference(logits, wrong, correct, 1)
+
+    every_position = patching.activation_patching(model, site, CLEAN, CORRUPT, metric, position_buckets=1)
+    suffixes = patching.activation_patching(model, site, CLEAN, CORRUPT, metric, position_buckets=5)
+    order = tuple(every_position.named_shape)
+    np.testing.assert_allclose(suffixes.unwrap(*order), every_position.unwrap(*order), atol=2e-5)
