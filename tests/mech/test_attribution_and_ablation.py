@@ -141,3 +141,45 @@ def test_mean_ablating_the_last_residual_gives_the_mean_residual_logits():
     expected = unembed(final_norm(mean)).unwrap("seq", "vocabulary")
     np.testing.assert_allclose(logits[0], expected, atol=1e-5)
     np.testing.assert_allclose(logits[:, -1], np.broadcast_to(expected[-1], (2, expected.shape[-1])), atol=1e-5)
+
+
+# ---------------------------------------------------------------- attribution on a trained model
+
+
+@pytest.fixture(scope="module")
+def arithmetic_model(tmp_path_factory):
+    """A tiny model trained for 300 steps on `arithmetic` (about 90% accurate; ~10 s on 2 CPU cores)."""
+    from jaxinterp.mech.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        task="arithmetic", steps=300, size="tiny", layers=2, d_model=32, heads=2, mlp_hidden=48, batch_size=32,
+        eval_size=64, learning_rate=3e-3, seed=0,
+    )  # fmt: skip
+    return train(cfg, tmp_path_factory.mktemp("arithmetic") / "run", show_progress=False)
+
+
+@pytest.mark.parametrize("site", ["head_out", "resid_post", "mlp_out", "value"])
+def test_integrated_attribution_correlates_with_exact_patching_on_a_trained_model(arithmetic_model, site):
+    """Per-component effects averaged over 16 prompt pairs (what a heatmap shows). Measured (2026-11-25):
+    one gradient gives r = 0.89 / 0.97 / 0.95 / 0.74 for head_out / resid_post / mlp_out / value, 4
+    integrated-gradient steps 0.996 / 0.997 / 0.992 / 0.986. Per prompt the agreement is lower
+    (0.83-0.95 with 4 steps); query, key and attention-pattern sites are worse (0.82-0.996 averaged)."""
+    from jaxinterp.mech.tasks import get_task
+
+    assert arithmetic_model.eval["accuracy"] > 0.5  # the model has learned the task
+    model, pairs = arithmetic_model.model, get_task("arithmetic").patching_pairs(3, 16)
+    clean, corrupt = tokens(pairs.clean), tokens(pairs.corrupted)
+    correct, wrong = jnp.asarray(pairs.correct), jnp.asarray(pairs.wrong)
+
+    def metric(logits):
+        return patching.logit_difference(logits, correct, wrong)
+
+    axes = [*patching.component_axes(patching.capture(model, clean, site)), "batch"]
+    exact = (patching.activation_patching(model, site, clean, corrupt, metric) - metric(model(corrupt))).unwrap(*axes)
+    assert np.abs(exact).max() > 1.0  # large effects: where a single gradient saturates
+    correlation = {}
+    for steps in (1, 4):
+        estimate = attribution.attribution_patching(model, site, clean, corrupt, metric, steps=steps).unwrap(*axes)
+        correlation[steps] = np.corrcoef(exact.mean(-1).ravel(), estimate.mean(-1).ravel())[0, 1]
+    assert correlation[4] > 0.95, correlation
+    assert correlation[4] >= correlation[1] - 1e-3, correlation
