@@ -41,6 +41,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", required=True, help="HF checkpoint folder (e.g. from `jaxinterp mech train`)")
     p.add_argument("--task", help="task name (default: the one in <model>/task.json)")
     p.add_argument("--site", required=True, help="patching site (see jaxinterp.mech.patching.SITES)")
+    p.add_argument(
+        "--over",
+        help="component axes to sweep, comma-separated, e.g. layer,heads (default: all of the site's); "
+        "the other axes are patched together",
+    )
     p.add_argument("--n", type=int, default=16, help="prompt pairs (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prompt pairs")
     p.add_argument("--out", help="output folder (default: <model>/patching)")
@@ -81,7 +86,8 @@ def _patch(args) -> None:
     from jaxinterp.mech.task_patching import patch_task_model
 
     out = Path(args.out) if args.out else Path(args.model) / "patching"
-    result = patch_task_model(args.model, args.site, out, task=args.task, n=args.n, seed=args.seed)
+    over = tuple(name.strip() for name in args.over.split(",")) if args.over else None
+    result = patch_task_model(args.model, args.site, out, task=args.task, n=args.n, seed=args.seed, over=over)
     print(
         f"patched {result['site']} on {result['task']}: clean logit difference {result['clean_logit_difference']:.3f}, "
         f"corrupted {result['corrupted_logit_difference']:.3f}; wrote {result['json']}"

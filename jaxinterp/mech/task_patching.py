@@ -51,7 +51,13 @@ def mean_logit_difference(correct: np.ndarray, wrong: np.ndarray):
 
 
 def patch_task_model(
-    model_folder: str | Path, site: str, out: str | Path, task: str | None = None, n: int = 16, seed: int = 0
+    model_folder: str | Path,
+    site: str,
+    out: str | Path,
+    task: str | None = None,
+    n: int = 16,
+    seed: int = 0,
+    over: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Runs activation patching (clean -> corrupted) over every component of `site`; writes JSON and PNGs.
 
@@ -63,13 +69,15 @@ def patch_task_model(
         names the same task.
       n: number of prompt pairs.
       seed: seed of the prompt pairs.
+      over: component axes to sweep ("layer" among them; default all of the site's), the others patched
+        together, e.g. ("layer", "heads") for one value per head over all positions.
 
     Returns:
       The results dict written to JSON (axes, raw and normalised effects, baselines, written files).
 
     Raises:
       InputError: missing folder or files, unknown task or site, `n` < 1, a vocabulary size that is not
-        the task's.
+        the task's, `over` naming axes the site does not have.
     """
     if site not in patching.SITES:
         raise InputError(f"unknown site {site!r}; known sites: {', '.join(patching.SITES)}")
@@ -93,7 +101,12 @@ def patch_task_model(
     metric = mean_logit_difference(pairs.correct, pairs.wrong)
     clean = float(metric(model(_tokens(pairs.clean))).unwrap())
     corrupted = float(metric(model(_tokens(pairs.corrupted))).unwrap())
-    effects = patching.activation_patching(model, site, _tokens(pairs.clean), _tokens(pairs.corrupted), metric)
+    try:
+        effects = patching.activation_patching(
+            model, site, _tokens(pairs.clean), _tokens(pairs.corrupted), metric, over=over
+        )
+    except ValueError as err:  # `over` names axes the site does not have
+        raise InputError(str(err)) from None
     axes = dict(effects.named_shape)
     raw = np.asarray(effects.unwrap(*axes))
     # A model that does not tell clean from corrupted (e.g. untrained) leaves nothing to normalise by.
@@ -114,6 +127,7 @@ def patch_task_model(
         "task": task_obj.name,
         "task_settings": task_obj.settings(),
         "site": site,
+        "over": list(axes),
         "n": n,
         "seed": seed,
         "metric": "mean logit difference logit[correct] - logit[wrong] at the last position",

@@ -46,9 +46,20 @@ def test_patch_writes_results_and_heatmaps(model_dir, tmp_path, site, views):
         assert str(path) in result["heatmaps"]
 
 
+def test_patch_over_layer_and_heads_writes_a_layer_by_head_grid(model_dir, tmp_path):
+    out = tmp_path / "patch"
+    argv = ["mech", "patch", "--model", str(model_dir), "--site", "head_out", "--over", "layer,heads"]
+    assert main([*argv, "--n", "4", "--out", str(out)]) == 0
+    result = json.loads((out / "patching_head_out.json").read_text())
+    assert result["axes"] == {"layer": 2, "heads": 2} and result["over"] == ["layer", "heads"]
+    with Image.open(out / "patching_head_out_layer_head.png") as image:
+        image.verify()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
+        (["mech", "patch", "--model", "{model}", "--site", "head_out", "--over", "layer,embedding"], "component axes"),
         (["mech", "patch", "--model", "{model}", "--task", "nope", "--site", "head_out"], "unknown task 'nope'"),
         (["mech", "patch", "--model", "{model}", "--site", "nowhere"], "unknown site 'nowhere'"),
         (["mech", "patch", "--model", "{missing}", "--site", "head_out"], "does not exist"),
