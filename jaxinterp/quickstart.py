@@ -1,8 +1,9 @@
 """`jaxinterp quickstart`: the embedded default of every pillar, small enough for 2 CPU cores.
 
 For now: SinGAN with the `fast` preset on a built-in photo, then its applications (random samples,
-another aspect ratio, injection at a scale, editing, animation), all gathered in one
-`index.html`. Rerunning reuses the trained model (it resumes, which skips finished scales).
+another aspect ratio, injection at a scale, editing, animation); and a tiny transformer trained in-repo
+on a synthetic task, taken apart by activation patching (`jaxinterp.mech.demo`). All gathered in one
+`index.html`. Rerunning reuses the trained models (SinGAN resumes, which skips finished scales).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from jaxinterp.data.report import write_index
 from jaxinterp.gen.singan import apps, store
 from jaxinterp.gen.singan.config import PRESETS
 from jaxinterp.gen.singan.train import train
+from jaxinterp.mech.demo import run_demo
 
 DEFAULT_IMAGE = "builtin:ihc"
 
@@ -27,7 +29,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="quickstart", help="output folder (default: ./quickstart)")
     p.add_argument("--image", default=DEFAULT_IMAGE, help="image for SinGAN (default: %(default)s)")
     p.add_argument("--niter", type=int, help="SinGAN iterations per scale (fast preset: 200)")
-    p.set_defaults(func=lambda args: print(f"open {run(Path(args.out), args.image, args.niter)}"))
+    p.add_argument("--mech-steps", type=int, default=600, help="training steps of the transformer demo")
+    p.set_defaults(
+        func=lambda args: print(f"open {run(Path(args.out), args.image, args.niter, mech_steps=args.mech_steps)}")
+    )
 
 
 def _edit_demo(model: store.TrainedSinGAN) -> tuple[np.ndarray, np.ndarray]:
@@ -41,8 +46,10 @@ def _edit_demo(model: store.TrainedSinGAN) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def run(out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None, preset: str = "fast") -> Path:
-    """Trains (or reuses) the quickstart SinGAN and writes its results; returns index.html's path."""
+def run(
+    out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None, preset: str = "fast", mech_steps: int = 600
+) -> Path:
+    """Trains (or reuses) the quickstart models and writes their results; returns index.html's path."""
     cfg = PRESETS[preset]
     if niter:
         cfg = cfg.replace(niter=niter, lr_milestone=int(niter * 0.8))
@@ -91,5 +98,6 @@ def run(out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None, preset:
             ("SinGAN: random samples", "Noise at every scale; the wide ones use a 1.75x wider pyramid.", random),
             ("SinGAN: generation from a middle scale", "Coarse scales follow the training image.", start_n),
             ("SinGAN: editing and animation", "Applications of the same trained pyramid.", editing),
+            *run_demo(out / "mech", steps=mech_steps),
         ],
     )

@@ -8,7 +8,7 @@ from jaxinterp import quickstart
 
 
 def test_quickstart_writes_an_index_of_existing_images(tmp_path):
-    index = quickstart.run(tmp_path / "qs", image="builtin:coffee", preset="tiny")
+    index = quickstart.run(tmp_path / "qs", image="builtin:coffee", preset="tiny", mech_steps=20)
     html = index.read_text()
     sources = re.findall(r"<img src='([^']+)'", html)
     assert len(sources) >= 12
@@ -16,3 +16,4 @@ def test_quickstart_writes_an_index_of_existing_images(tmp_path):
         assert not src.startswith("/")  # relative: the folder can be moved
         Image.open(index.parent / src).verify()
     assert "animation.gif" in html and "SinGAN: random samples" in html
+    assert "Model surgery: activation patching" in html and "patching_head_out_layer_head.png" in html
