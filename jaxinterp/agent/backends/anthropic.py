@@ -1,0 +1,95 @@
+"""Anthropic's Messages API (`POST {base_url}/v1/messages`, `anthropic-version: 2023-06-01`).
+
+Differences from the OpenAI form handled here: system messages are joined into the top-level `system`
+field (text only); images are `{"type": "image", "source": {"type": "base64", ...}}` blocks; `stop`
+becomes `stop_sequences`; usage is `input_tokens` / `output_tokens`. The API has no log-probabilities,
+so asking for them is an error before any request is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from jaxinterp.agent.backends.base import BackendError, ChatMessage, ChatResponse, Usage
+from jaxinterp.agent.backends.transport import RetryPolicy, post_json
+
+API_VERSION = "2023-06-01"
+
+
+def _block(part: Any) -> dict[str, Any]:
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    return {"type": "image", "source": {"type": "base64", "media_type": part.media_type, "data": part.base64}}
+
+
+class AnthropicBackend:
+    """Chat with Claude models through the Messages API."""
+
+    provider = "anthropic"
+
+    def __init__(
+        self, api_key: str, model: str, base_url: str = "https://api.anthropic.com", retry: RetryPolicy | None = None
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "none"
+        return f"AnthropicBackend(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
+
+    def request_body(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        logprobs: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """The JSON body sent for these arguments."""
+        if logprobs is not None:
+            raise BackendError(
+                "Anthropic's Messages API returns no log-probabilities; use an OpenAI-compatible endpoint "
+                "(OpenAI, vLLM) for calls that need them"
+            )
+        system = []
+        turns = []
+        for message in messages:
+            if message.role == "system":
+                if any(not isinstance(p, str) for p in message.parts()):
+                    raise BackendError("Anthropic system prompts are text only; put images in a user message")
+                system.append(message.text())
+            else:
+                content = message.content if isinstance(message.content, str) else [_block(p) for p in message.content]
+                turns.append({"role": message.role, "content": content})
+        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature}
+        if system:
+            body["system"] = "\n\n".join(system)
+        body["messages"] = turns
+        if stop:
+            body["stop_sequences"] = list(stop)
+        return body
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        logprobs: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> ChatResponse:
+        body = self.request_body(messages, max_tokens=max_tokens, temperature=temperature, logprobs=logprobs, stop=stop)
+        headers = {"x-api-key": self._api_key, "anthropic-version": API_VERSION}
+        url = f"{self.base_url}/v1/messages"
+        data = post_json(url, headers, body, self.retry, (self._api_key,))
+        blocks = data.get("content")
+        if not isinstance(blocks, list):
+            raise BackendError(f"{url} answered without a content list: {str(data)[:200]}")
+        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        usage = data.get("usage") or {}
+        usage = Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0))
+        return ChatResponse(text, usage, None, data.get("model") or self.model)
