@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jaxinterp.agent.backends.base import BackendError, ChatMessage, ChatResponse, Usage
-from jaxinterp.agent.backends.transport import RetryPolicy, post_json
+from jaxinterp.agent.backends.transport import HttpBackend, RetryPolicy, post_json
 
 API_VERSION = "2023-06-01"
 
@@ -23,7 +23,7 @@ def _block(part: Any) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "base64", "media_type": part.media_type, "data": part.base64}}
 
 
-class AnthropicBackend:
+class AnthropicBackend(HttpBackend):
     """Chat with Claude models through the Messages API."""
 
     provider = "anthropic"
@@ -31,14 +31,7 @@ class AnthropicBackend:
     def __init__(
         self, api_key: str, model: str, base_url: str = "https://api.anthropic.com", retry: RetryPolicy | None = None
     ):
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.retry = retry or RetryPolicy()
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        key = "set" if self._api_key else "none"
-        return f"AnthropicBackend(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
+        super().__init__(base_url, api_key, model, retry)
 
     def request_body(
         self,

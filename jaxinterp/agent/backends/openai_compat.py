@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jaxinterp.agent.backends.base import BackendError, ChatMessage, ChatResponse, TokenLogprob, Usage
-from jaxinterp.agent.backends.transport import RetryPolicy, post_json
+from jaxinterp.agent.backends.transport import HttpBackend, post_json
 
 
 def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
@@ -27,20 +27,10 @@ def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
     ]
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(HttpBackend):
     """Chat through any server that speaks OpenAI's `/chat/completions`."""
 
     provider = "openai"
-
-    def __init__(self, base_url: str, api_key: str, model: str, retry: RetryPolicy | None = None):
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.retry = retry or RetryPolicy()
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        key = "set" if self._api_key else "none"
-        return f"OpenAICompatibleBackend(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
 
     def request_body(
         self,

@@ -123,3 +123,17 @@ def post_json(
         retry.sleep(wait)
     tries = retry.max_retries + 1
     raise BackendError(f"{problem} (gave up after {tries} attempt{'s' if tries > 1 else ''})")
+
+
+class HttpBackend:
+    """What every HTTP adapter holds: its URL, model, retry policy and (private) key; a repr without the key."""
+
+    def __init__(self, base_url: str, api_key: str, model: str, retry: RetryPolicy | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "none"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
