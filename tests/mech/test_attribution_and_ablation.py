@@ -153,7 +153,7 @@ def arithmetic_model(tmp_path_factory):
 
     cfg = TrainConfig(
         task="arithmetic", steps=300, size="tiny", layers=2, d_model=32, heads=2, mlp_hidden=48, batch_size=32,
-        eval_size=64, learning_rate=3e-3, seed=0,
+        eval_size=64, learning_rate=3e-3, seed=0, prompt_loss_weight=0.0, warmup_steps=100, weight_decay=0.01,
     )  # fmt: skip
     return train(cfg, tmp_path_factory.mktemp("arithmetic") / "run", show_progress=False)
 
