@@ -1,0 +1,81 @@
+"""`jaxinterp find ...`: argument parsing only; the work is done by benchmark.py and run.py."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    from jaxinterp.agent.find.interpreter import MAX_ROUNDS, VARIANTS
+    from jaxinterp.agent.find.run import INTERPRETERS
+
+    find = subparsers.add_parser(
+        "find",
+        help="FIND benchmark: generate functions, let an interpreter describe them, score the answers",
+        description="FIND (Function INterpretation and Description): generate the benchmark and run it end to end.",
+    )
+    sub = find.add_subparsers(dest="find_command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("generate", help="write our numeric and string functions in the release's layout")
+    p.add_argument("--out", required=True, help="benchmark folder to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--numeric", type=int, default=1000, help="numeric functions (default 1000, as released)")
+    p.add_argument("--strings", type=int, default=1000, help="string functions (default 1000)")
+    p.add_argument("--mlp-steps", type=int, default=300, help="training steps of the MLP approximations (300)")
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("run", help="interpret and score a benchmark folder (ours or the release); resumes")
+    p.add_argument("--benchmark", required=True, help="FIND folder (from `find generate` or FIND-dataset.zip)")
+    p.add_argument("--out", required=True, help="run folder; a rerun skips the functions already in it")
+    p.add_argument("--interpreter", choices=INTERPRETERS, default="offline", help="offline (default) or llm")
+    p.add_argument("--variant", choices=VARIANTS, default="plain", help="interpreter variant (default plain)")
+    p.add_argument("--categories", help="comma-separated categories, e.g. numeric,string (default all)")
+    p.add_argument("--limit", type=int, help="at most N functions per category")
+    p.add_argument("--max-rounds", type=int, default=MAX_ROUNDS, help=f"replies per function (default {MAX_ROUNDS})")
+    p.add_argument("--workers", type=int, default=1, help="functions interpreted at once (default 1)")
+    p.add_argument("--provider", help="LLM provider, openai or anthropic (default: JAXINTERP_LLM_PROVIDER)")
+    p.add_argument("--model", help="LLM model (default: JAXINTERP_LLM_MODEL)")
+    p.add_argument("--base-url", help="LLM API URL (default: JAXINTERP_LLM_BASE_URL or the provider's)")
+    p.add_argument("--judge", action="store_true", help="score descriptions with the same model as 3-way judge")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _generate(args) -> None:
+    from jaxinterp.agent.find import numeric_functions, string_functions, write_benchmark
+    from jaxinterp.errors import InputError
+
+    if args.numeric < 0 or args.strings < 0 or args.numeric + args.strings == 0:
+        raise InputError("--numeric and --strings must be non-negative and not both 0")
+    functions = []
+    if args.numeric:
+        functions += numeric_functions(args.seed, args.numeric, mlp_steps=args.mlp_steps)
+    if args.strings:
+        functions += string_functions(args.seed, args.strings)
+    folder = write_benchmark(functions, args.out)
+    print(f"wrote {args.numeric} numeric and {args.strings} string functions to {folder}")
+
+
+def _run(args) -> None:
+    from jaxinterp.agent.backends import backend_from_env
+    from jaxinterp.agent.find.run import run_benchmark
+
+    backend = judge = None
+    if args.interpreter == "llm" or args.judge:
+        backend = backend_from_env(provider=args.provider, model=args.model, base_url=args.base_url)
+        judge = backend if args.judge else None
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
+    result = run_benchmark(
+        args.benchmark,
+        args.out,
+        interpreter=args.interpreter,
+        categories=categories,
+        limit=args.limit,
+        variant=args.variant,
+        backend=backend if args.interpreter == "llm" else None,
+        max_rounds=args.max_rounds,
+        workers=args.workers,
+        judge=judge,
+        show_progress=not args.quiet,
+    )
+    s = result.summary
+    accuracy = ", ".join(f"{c} {v['accuracy']:.3f} (n={v['n']})" for c, v in s["code_accuracy"].items())
+    print(f"code accuracy: {accuracy}; {s['elapsed_seconds']} s; wrote {result.summary_json}, {result.html}")
