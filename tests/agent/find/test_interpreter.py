@@ -23,6 +23,7 @@ from jaxinterp.agent.find.scoring import (
     score_numeric_code,
     score_string_code,
 )
+from tests.agent.fake_openai import send_chat_completion
 
 # Function scripts in the released form: `python function.py x1 x2 ...` prints the input/output pairs.
 _NUMERIC = """\
@@ -200,17 +201,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.bodies.append(body)
         text = self.server.replies.pop(0)
-        reply = {
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_chat_completion(self, body["model"], text)
 
     def log_message(self, *args):
         pass

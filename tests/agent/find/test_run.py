@@ -9,6 +9,7 @@ import pytest
 from jaxinterp.agent.find import run as find_run
 from jaxinterp.agent.find.offline import OfflineInterpreter
 from jaxinterp.cli import main
+from tests.agent.fake_openai import send_chat_completion
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +114,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             text = 'Let me look. PYTHON(function.py "hello" "World")'
         else:
             text = "[DESCRIPTION]: returns its input unchanged\n[CODE]: def f(x):\n    return x"
-        reply = {
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_chat_completion(self, body["model"], text)
 
     def log_message(self, *args):
         pass
