@@ -2,12 +2,14 @@
 
 For now: SinGAN with the `fast` preset on a built-in photo, then its applications (random samples,
 another aspect ratio, injection at a scale, editing, animation); and a tiny transformer trained in-repo
-on a synthetic task, taken apart by activation patching (`jaxinterp.mech.demo`). All gathered in one
+on a synthetic task, taken apart by activation patching (`jaxinterp.mech.demo`); and a small FIND run
+(a few numeric and string functions, described by the offline interpreter, no model needed). All gathered in one
 `index.html`. Rerunning reuses the trained models (SinGAN resumes, which skips finished scales).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from jaxinterp.gen.singan.train import train
 from jaxinterp.mech.demo import run_demo
 
 DEFAULT_IMAGE = "builtin:ihc"
+FIND_NUMERIC = FIND_STRINGS = 8
+FIND_MLP_STEPS = 100  # training steps of the FIND MLP approximations (quickstart keeps them short)
 
 
 def add_parser(subparsers) -> None:
@@ -30,9 +34,50 @@ def add_parser(subparsers) -> None:
     p.add_argument("--image", default=DEFAULT_IMAGE, help="image for SinGAN (default: %(default)s)")
     p.add_argument("--niter", type=int, help="SinGAN iterations per scale (fast preset: 200)")
     p.add_argument("--mech-steps", type=int, default=600, help="training steps of the transformer demo")
+    p.add_argument("--find-numeric", type=int, default=FIND_NUMERIC, help="FIND numeric functions (default 8)")
+    p.add_argument("--find-strings", type=int, default=FIND_STRINGS, help="FIND string functions (default 8)")
     p.set_defaults(
-        func=lambda args: print(f"open {run(Path(args.out), args.image, args.niter, mech_steps=args.mech_steps)}")
+        func=lambda args: print(
+            "open "
+            + str(
+                run(
+                    Path(args.out),
+                    args.image,
+                    args.niter,
+                    mech_steps=args.mech_steps,
+                    find_numeric=args.find_numeric,
+                    find_strings=args.find_strings,
+                )
+            )
+        )
     )
+
+
+def find_section(out: Path, numeric: int = FIND_NUMERIC, strings: int = FIND_STRINGS, seed: int = 0):
+    """Builds a small FIND benchmark under `out`/bench, runs the offline interpreter on it (resuming), and
+    returns an index section whose text is the per-category accuracy table."""
+    from jaxinterp.agent.find import numeric_functions, string_functions, write_benchmark
+    from jaxinterp.agent.find.run import run_benchmark
+
+    start = time.time()
+    bench, stamp = out / "bench", f"{numeric} numeric, {strings} strings, seed {seed}\n"
+    if not (bench / "done").is_file() or (bench / "done").read_text() != stamp:  # other counts: start afresh
+        shutil.rmtree(out, ignore_errors=True)
+        functions = numeric_functions(seed, numeric, mlp_steps=FIND_MLP_STEPS) if numeric else []
+        functions += string_functions(seed, strings) if strings else []
+        write_benchmark(functions, bench)
+        (bench / "done").write_text(stamp)
+    result = run_benchmark(bench, out / "run", show_progress=False)
+    rows = "; ".join(
+        f"{category}: {acc['accuracy']:.2f} of {acc['n']} correct"
+        for category, acc in result.summary["code_accuracy"].items()
+    )
+    text = (
+        f"FIND: {numeric} numeric and {strings} string functions (seed {seed}) described by the offline "
+        f"interpreter (no model); code accuracy per category (numeric: NMSE < 0.1, string: exact match) - {rows}. "
+        f"Details in {result.html.relative_to(out.parent)}; {time.time() - start:.0f} s."
+    )
+    return ("FIND: function interpretation (offline)", text, [])
 
 
 def _edit_demo(model: store.TrainedSinGAN) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +92,13 @@ def _edit_demo(model: store.TrainedSinGAN) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(
-    out: Path, image: str = DEFAULT_IMAGE, niter: int | None = None, preset: str = "fast", mech_steps: int = 600
+    out: Path,
+    image: str = DEFAULT_IMAGE,
+    niter: int | None = None,
+    preset: str = "fast",
+    mech_steps: int = 600,
+    find_numeric: int = FIND_NUMERIC,
+    find_strings: int = FIND_STRINGS,
 ) -> Path:
     """Trains (or reuses) the quickstart models and writes their results; returns index.html's path."""
     cfg = PRESETS[preset]
@@ -99,5 +150,6 @@ def run(
             ("SinGAN: generation from a middle scale", "Coarse scales follow the training image.", start_n),
             ("SinGAN: editing and animation", "Applications of the same trained pyramid.", editing),
             *run_demo(out / "mech", steps=mech_steps),
+            find_section(out / "find", find_numeric, find_strings),
         ],
     )

@@ -8,7 +8,9 @@ from jaxinterp import quickstart
 
 
 def test_quickstart_writes_an_index_of_existing_images(tmp_path):
-    index = quickstart.run(tmp_path / "qs", image="builtin:coffee", preset="tiny", mech_steps=20)
+    index = quickstart.run(
+        tmp_path / "qs", image="builtin:coffee", preset="tiny", mech_steps=20, find_numeric=2, find_strings=2
+    )
     html = index.read_text()
     sources = re.findall(r"<img src='([^']+)'", html)
     assert len(sources) >= 12
@@ -17,3 +19,5 @@ def test_quickstart_writes_an_index_of_existing_images(tmp_path):
         Image.open(index.parent / src).verify()
     assert "animation.gif" in html and "SinGAN: random samples" in html
     assert "Model surgery: activation patching" in html and "patching_head_out_layer_head.png" in html
+    assert "FIND: function interpretation (offline)" in html and "2 numeric and 2 string functions" in html
+    assert "numeric: " in html and "string: " in html and (index.parent / "find" / "run" / "summary.json").is_file()

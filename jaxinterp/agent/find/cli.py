@@ -1,6 +1,30 @@
-"""`jaxinterp find ...`: argument parsing only; the work is done by benchmark.py and run.py."""
+"""`jaxinterp find build|run|score`: argument parsing only; the work is done by benchmark.py and run.py.
+
+jaxinterp find build --out find-bench --numeric 50 --strings 50      # `generate` is an alias
+jaxinterp find run --benchmark find-bench --out runs/find             # offline interpreter
+jaxinterp find run ... --interpreter openai:gpt-4o                    # or anthropic:MODEL, or llm (env)
+jaxinterp find score --run runs/find                                  # re-read results.jsonl, no interpreting
+"""
 
 from __future__ import annotations
+
+import argparse
+
+PROVIDERS = ("openai", "anthropic")
+
+
+def parse_interpreter(value: str) -> tuple[str, str | None, str | None]:
+    """`offline`, `llm` or `PROVIDER:MODEL` -> (interpreter, provider, model); provider/model None = from env."""
+    value = value.strip()
+    if value in ("offline", "llm"):
+        return value, None, None
+    provider, sep, model = value.partition(":")
+    provider = provider.strip().lower()
+    if not sep or provider not in PROVIDERS or not model.strip():
+        raise argparse.ArgumentTypeError(
+            f"--interpreter must be offline, llm, openai:MODEL or anthropic:MODEL, got {value!r}"
+        )
+    return "llm", provider, model.strip()
 
 
 def add_parser(subparsers) -> None:
@@ -14,7 +38,9 @@ def add_parser(subparsers) -> None:
     )
     sub = find.add_subparsers(dest="find_command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("generate", help="write our numeric and string functions in the release's layout")
+    p = sub.add_parser(
+        "build", aliases=["generate"], help="write our numeric and string functions in the release's layout"
+    )
     p.add_argument("--out", required=True, help="benchmark folder to write")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--numeric", type=int, default=1000, help="numeric functions (default 1000, as released)")
@@ -23,9 +49,16 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("run", help="interpret and score a benchmark folder (ours or the release); resumes")
-    p.add_argument("--benchmark", required=True, help="FIND folder (from `find generate` or FIND-dataset.zip)")
+    p.add_argument("--benchmark", required=True, help="FIND folder (from `find build` or FIND-dataset.zip)")
     p.add_argument("--out", required=True, help="run folder; a rerun skips the functions already in it")
-    p.add_argument("--interpreter", choices=INTERPRETERS, default="offline", help="offline (default) or llm")
+    p.add_argument(
+        "--interpreter",
+        type=parse_interpreter,
+        default=("offline", None, None),
+        metavar="{offline,openai:MODEL,anthropic:MODEL,llm}",
+        help="offline (default), openai:MODEL, anthropic:MODEL, or llm (provider and model from --provider/--model "
+        f"or JAXINTERP_LLM_PROVIDER/JAXINTERP_LLM_MODEL); one of {', '.join(INTERPRETERS)} underneath",
+    )
     p.add_argument("--variant", choices=VARIANTS, default="plain", help="interpreter variant (default plain)")
     p.add_argument("--categories", help="comma-separated categories, e.g. numeric,string (default all)")
     p.add_argument("--limit", type=int, help="at most N functions per category")
@@ -37,6 +70,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--judge", action="store_true", help="score descriptions with the same model as 3-way judge")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("score", help="re-score a finished run from its results.jsonl (no interpreting)")
+    p.add_argument("--run", required=True, help="run folder written by `find run`")
+    p.set_defaults(func=_score)
 
 
 def _generate(args) -> None:
@@ -58,19 +95,22 @@ def _run(args) -> None:
     from jaxinterp.agent.backends import backend_from_env
     from jaxinterp.agent.find.run import run_benchmark
 
+    interpreter, provider, model = args.interpreter
     backend = judge = None
-    if args.interpreter == "llm" or args.judge:
-        backend = backend_from_env(provider=args.provider, model=args.model, base_url=args.base_url)
+    if interpreter == "llm" or args.judge:
+        backend = backend_from_env(
+            provider=provider or args.provider, model=model or args.model, base_url=args.base_url
+        )
         judge = backend if args.judge else None
     categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     result = run_benchmark(
         args.benchmark,
         args.out,
-        interpreter=args.interpreter,
+        interpreter=interpreter,
         categories=categories,
         limit=args.limit,
         variant=args.variant,
-        backend=backend if args.interpreter == "llm" else None,
+        backend=backend if interpreter == "llm" else None,
         max_rounds=args.max_rounds,
         workers=args.workers,
         judge=judge,
@@ -79,3 +119,12 @@ def _run(args) -> None:
     s = result.summary
     accuracy = ", ".join(f"{c} {v['accuracy']:.3f} (n={v['n']})" for c, v in s["code_accuracy"].items())
     print(f"code accuracy: {accuracy}; {s['elapsed_seconds']} s; wrote {result.summary_json}, {result.html}")
+
+
+def _score(args) -> None:
+    from jaxinterp.agent.find.run import accuracy_table, rescore
+
+    result = rescore(args.run)
+    counts = result.summary["counts"]
+    print(accuracy_table(result.summary))
+    print(f"{counts['functions']} functions, {counts['errors']} errors; wrote {result.summary_json}, {result.html}")

@@ -2,6 +2,7 @@
 
     run_benchmark("find-bench", "runs/find")                      # offline interpreter, no model needed
     run_benchmark("FIND-dataset", "runs/gpt", interpreter="llm")  # backend_from_env(), cached and metered
+    rescore("runs/find")                                          # re-read results.jsonl, rewrite the summary
 
 The benchmark folder is read with `read_benchmark`, so our generated benchmark and the released download take the
 same path. Each function is interpreted with `interpreter.interpret` and scored with the paper's scorers:
@@ -446,3 +447,44 @@ def run_benchmark(
     summary_json = out / "summary.json"
     summary_json.write_text(json.dumps(summary, indent=1))
     return RunSummary(summary, results_path, summary_json, write_html(out, summary))
+
+
+def rescore(out: str | Path) -> RunSummary:
+    """Re-reads a finished run's results.jsonl and rewrites summary.json and index.html; interprets nothing.
+
+    Raises:
+        InputError: `out` has no run.json or results.jsonl.
+    """
+    out = Path(out)
+    run_json, results_path = out / "run.json", out / "results.jsonl"
+    if not run_json.is_file() or not results_path.is_file():
+        raise InputError(f"no FIND run in {out} (expected run.json and results.jsonl from `jaxinterp find run`)")
+    start = time.perf_counter()
+    settings = json.loads(run_json.read_text())
+    done = _read_results(results_path)
+    failed = {}
+    for line in results_path.read_text().splitlines():  # functions that failed and were not redone since
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by an interruption
+            continue
+        if r.get("error") and (r["category"], r["id"]) not in done:
+            failed[(r["category"], r["id"])] = r
+    records = [*done.values(), *failed.values()]
+    summary = summarize(records, time.perf_counter() - start, None, settings)
+    summary["counts"]["interpreted_this_run"] = 0
+    summary["counts"]["resumed"] = len(records)
+    summary_json = out / "summary.json"
+    summary_json.write_text(json.dumps(summary, indent=1))
+    return RunSummary(summary, results_path, summary_json, write_html(out, summary))
+
+
+def accuracy_table(summary: dict) -> str:
+    """The per-category code (and description) accuracy of a summary as a markdown table."""
+    desc = summary.get("description_accuracy") or {}
+    lines = ["| category | n | code accuracy | description accuracy |", "|---|---:|---:|---:|"]
+    for category, acc in summary["code_accuracy"].items():
+        d = desc.get(category)
+        judged = f"{d['accuracy']:.3f}" if d else "needs a judge model"
+        lines.append(f"| {category} | {acc['n']} | {acc['accuracy']:.3f} | {judged} |")
+    return "\n".join(lines)

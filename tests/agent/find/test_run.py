@@ -1,4 +1,4 @@
-"""`jaxinterp find generate / run` end to end on a tiny benchmark: offline, resume, and an LLM on loopback."""
+"""`jaxinterp find build / run / score` end to end on a tiny benchmark: offline, resume, and an LLM on loopback."""
 
 import http.server
 import json
@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from jaxinterp.agent.find import run as find_run
+from jaxinterp.agent.find.cli import parse_interpreter
 from jaxinterp.agent.find.offline import OfflineInterpreter
 from jaxinterp.cli import main
 from tests.agent.fake_openai import send_chat_completion
@@ -15,7 +16,7 @@ from tests.agent.fake_openai import send_chat_completion
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     folder = tmp_path_factory.mktemp("find") / "bench"
-    args = ["find", "generate", "--out", str(folder), "--numeric", "6", "--strings", "6", "--mlp-steps", "10"]
+    args = ["find", "build", "--out", str(folder), "--numeric", "6", "--strings", "6", "--mlp-steps", "10"]
     assert main(args) == 0
     return folder
 
@@ -59,6 +60,55 @@ def test_offline_run_writes_results_summary_transcripts_and_html(bench, tmp_path
     assert counting.calls == 24  # two replies per function
 
 
+def test_score_rereads_results_without_interpreting(bench, tmp_path, counting, capsys):
+    out = tmp_path / "run"
+    args = ["find", "run", "--benchmark", str(bench), "--out", str(out), "--quiet", "--limit", "2"]
+    assert main(args) == 0
+    before = json.loads((out / "summary.json").read_text())
+    (out / "summary.json").unlink()
+    (out / "index.html").unlink()
+    calls = counting.calls
+    capsys.readouterr()
+    assert main(["find", "score", "--run", str(out)]) == 0
+    assert counting.calls == calls  # nothing interpreted
+    printed = capsys.readouterr().out
+    assert (
+        "| category | n | code accuracy |" in printed and "| numeric | 2 |" in printed and "| string | 2 |" in printed
+    )
+    after = json.loads((out / "summary.json").read_text())
+    assert after["code_accuracy"] == before["code_accuracy"] and after["counts"]["interpreted_this_run"] == 0
+    assert "paper's number" in (out / "index.html").read_text()
+    assert main(["find", "score", "--run", str(tmp_path / "nope")]) == 2
+    assert "no FIND run" in capsys.readouterr().err
+
+
+def test_generate_is_an_alias_of_build(tmp_path):
+    args = ["find", "generate", "--out", str(tmp_path / "b"), "--numeric", "0", "--strings", "2"]
+    assert main(args) == 0
+    assert len(list((tmp_path / "b").rglob("f0000*"))) >= 2
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("offline", ("offline", None, None)),
+        ("llm", ("llm", None, None)),
+        ("openai:gpt-4o", ("llm", "openai", "gpt-4o")),
+        ("anthropic:claude-x:latest", ("llm", "anthropic", "claude-x:latest")),
+    ],
+)
+def test_interpreter_names_provider_and_model(value, parsed):
+    assert parse_interpreter(value) == parsed
+
+
+def test_bad_interpreter_exits_2(bench, tmp_path, capsys):
+    args = ["find", "run", "--benchmark", str(bench), "--out", str(tmp_path / "o"), "--interpreter", "gemini:x"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert "openai:MODEL" in capsys.readouterr().err
+
+
 def test_rerun_skips_finished_functions_and_finishes_a_cut_run(bench, tmp_path, counting):
     out = tmp_path / "run"
     args = ["find", "run", "--benchmark", str(bench), "--out", str(out), "--quiet", "--categories", "string"]
@@ -90,6 +140,10 @@ def test_llm_without_key_exits_2_naming_the_variable(bench, tmp_path, monkeypatc
         monkeypatch.delenv(var, raising=False)
     args = ["find", "run", "--benchmark", str(bench), "--out", str(tmp_path / "o"), "--interpreter", "llm"]
     assert main([*args, "--model", "gpt-4o"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "OPENAI_API_KEY" in err[0]
+    args[-1] = "openai:gpt-4o"
+    assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "OPENAI_API_KEY" in err[0]
     assert not (tmp_path / "o").exists()
@@ -128,8 +182,8 @@ def test_llm_run_on_loopback_server_records_tokens_and_judges(bench, tmp_path, m
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     out = tmp_path / "llm"
-    args = ["find", "run", "--benchmark", str(bench), "--out", str(out), "--quiet", "--interpreter", "llm"]
-    args += ["--model", "local-model", "--base-url", f"http://127.0.0.1:{server.server_address[1]}"]
+    args = ["find", "run", "--benchmark", str(bench), "--out", str(out), "--quiet"]
+    args += ["--interpreter", "openai:local-model", "--base-url", f"http://127.0.0.1:{server.server_address[1]}"]
     args += ["--categories", "string", "--limit", "2", "--judge"]
     try:
         assert main(args) == 0
