@@ -3,11 +3,17 @@
 import json
 
 
-def send_chat_completion(handler, model: str, text: str, prompt_tokens: int = 10, completion_tokens: int = 5):
-    """Answers the request being handled by `handler` (a BaseHTTPRequestHandler) with `text` from `model`."""
+def send_chat_completion(
+    handler, model: str, text: str, prompt_tokens: int = 10, completion_tokens: int = 5, logprobs=None
+):
+    """Answers the request being handled by `handler` (a BaseHTTPRequestHandler) with `text` from `model`;
+    `logprobs`: the choice's `logprobs.content` list, OpenAI-style."""
+    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    if logprobs is not None:
+        choice["logprobs"] = {"content": logprobs}
     reply = {
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [choice],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
     }
     data = json.dumps(reply).encode()

@@ -13,6 +13,10 @@ release's strings keep descriptions and held-out items in `test_data.json`.
 `params`, `domain`, `noise_type`, `corruption_type`, `corruption_params`) plus ours (`id`, `description`,
 `kind`, `corruption`, `test_inputs`, `spec`). `read_benchmark` reads both into `BenchmarkEntry`s, so ours and
 the downloaded release run through the same code path.
+
+Synthetic neurons (`neurons_entities`, `neurons_relations`) are computed by a language model, so our neuron
+folders hold `neuron.json` (the `neurons.Neuron` definition) instead of a script. The release's neuron scripts
+call the authors' Vicuna server and cannot run here; its neuron folders are listed but only ours are runnable.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from jaxinterp.agent.find.functions import FindFunction
 FOLDERS = {"numeric": "numeric", "string": "strings"}  # category -> the release's folder name
 CATEGORIES = {v: k for k, v in FOLDERS.items()}
 SCRIPT = "function_code.py"
+NEURON_FILE = "neuron.json"  # our synthetic neurons (`neurons.Neuron`), computed by a language model
+NEURON_FOLDERS = ("neurons_entities", "neurons_relations")
 _ID = re.compile(r"^f\d{5}$")
 
 _MAIN = {
@@ -101,8 +107,12 @@ def _release_fields(fn: FindFunction) -> dict:
     return fields
 
 
-def write_benchmark(functions: Sequence[FindFunction], folder: str | Path) -> Path:
-    """Writes `<folder>/<category>/data.json` and `<folder>/<category>/fNNNNN/function_code.py`; returns folder."""
+def write_benchmark(functions: Sequence, folder: str | Path) -> Path:
+    """Writes `<folder>/<category>/data.json` and `<folder>/<category>/fNNNNN/function_code.py`; returns folder.
+
+    `functions` are `FindFunction`s and `neurons.Neuron`s; a neuron's folder holds `neuron.json` (its definition)
+    instead of a script, because a language model computes it.
+    """
     folder = Path(folder)
     by_cat: dict[str, list[FindFunction]] = {}
     for fn in functions:
@@ -112,6 +122,10 @@ def write_benchmark(functions: Sequence[FindFunction], folder: str | Path) -> Pa
         entries = []
         for fn in fns:
             (cat_dir / fn.id).mkdir(parents=True, exist_ok=True)
+            if category in NEURON_FOLDERS:  # a neuron is computed by a model: its folder holds its definition
+                (cat_dir / fn.id / NEURON_FILE).write_text(json.dumps(fn.to_json(), indent=1))
+                entries.append(fn.to_json() | {"dir": fn.id})
+                continue
             (cat_dir / fn.id / SCRIPT).write_text(script_source(fn))
             entry = {"dir": fn.id, "id": fn.id, "name": fn.name, "category": category, "kind": fn.kind}
             entry |= _release_fields(fn)
@@ -171,7 +185,7 @@ def _read_category(cat_dir: Path) -> list[BenchmarkEntry]:
         fid = d.name
         entry = dict(by_id.get(fid, {}))
         extra = test_data.get(fid, {})
-        script = gt_scripts.get(fid, SCRIPT)
+        script = NEURON_FILE if (d / NEURON_FILE).exists() else gt_scripts.get(fid, SCRIPT)
         description = entry.get("description") or extra.get("description") or entry.get("GPT_description") or ""
         if not description and category == "numeric":
             description = entry.get("name", "")

@@ -3,6 +3,7 @@
 jaxinterp find build --out find-bench --numeric 50 --strings 50      # `generate` is an alias
 jaxinterp find run --benchmark find-bench --out runs/find             # offline interpreter
 jaxinterp find run ... --interpreter openai:gpt-4o                    # or anthropic:MODEL, or llm (env)
+jaxinterp find run ... --interpreter llm --neuron-model openai:MODEL  # synthetic neurons need a model
 jaxinterp find score --run runs/find                                  # re-read results.jsonl, no interpreting
 """
 
@@ -46,6 +47,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--numeric", type=int, default=1000, help="numeric functions (default 1000, as released)")
     p.add_argument("--strings", type=int, default=1000, help="string functions (default 1000)")
     p.add_argument("--mlp-steps", type=int, default=300, help="training steps of the MLP approximations (300)")
+    p.add_argument(
+        "--entities", type=int, default=68, help="entity neurons: 48 single concepts then unions (default 68)"
+    )
+    p.add_argument("--relations", type=int, default=75, help="relation neurons (default 75, the most we have)")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("run", help="interpret and score a benchmark folder (ours or the release); resumes")
@@ -68,6 +73,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", help="LLM model (default: JAXINTERP_LLM_MODEL)")
     p.add_argument("--base-url", help="LLM API URL (default: JAXINTERP_LLM_BASE_URL or the provider's)")
     p.add_argument("--judge", action="store_true", help="score descriptions with the same model as 3-way judge")
+    p.add_argument(
+        "--neuron-model",
+        help="model that computes the synthetic neurons: openai:MODEL (needs log-probabilities for entities), "
+        "anthropic:MODEL (relations only), llm (from the environment) or standin (offline keyword table, not FIND); "
+        "without it neuron categories are skipped",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -78,25 +89,36 @@ def add_parser(subparsers) -> None:
 
 def _generate(args) -> None:
     from jaxinterp.agent.find import numeric_functions, string_functions, write_benchmark
+    from jaxinterp.agent.find.neuron_data import CONCEPTS
+    from jaxinterp.agent.find.neurons import entity_neurons, relation_neurons
     from jaxinterp.errors import InputError
 
-    if args.numeric < 0 or args.strings < 0 or args.numeric + args.strings == 0:
-        raise InputError("--numeric and --strings must be non-negative and not both 0")
-    functions = []
+    counts = (args.numeric, args.strings, args.entities, args.relations)
+    if min(counts) < 0 or sum(counts) == 0:
+        raise InputError("--numeric, --strings, --entities and --relations must be non-negative and not all 0")
+    functions: list = []
     if args.numeric:
         functions += numeric_functions(args.seed, args.numeric, mlp_steps=args.mlp_steps)
     if args.strings:
         functions += string_functions(args.seed, args.strings)
+    single = min(args.entities, len(CONCEPTS))
+    functions += entity_neurons(args.seed, n_single=single, n_union=args.entities - single)
+    functions += relation_neurons(args.seed)[: args.relations]
     folder = write_benchmark(functions, args.out)
-    print(f"wrote {args.numeric} numeric and {args.strings} string functions to {folder}")
+    print(
+        f"wrote {args.numeric} numeric and {args.strings} string functions, {args.entities} entity and "
+        f"{min(args.relations, 75)} relation neurons to {folder}"
+    )
 
 
 def _run(args) -> None:
     from jaxinterp.agent.backends import backend_from_env
-    from jaxinterp.agent.find.run import run_benchmark
+    from jaxinterp.agent.find.run import accuracy_table, run_benchmark
 
     interpreter, provider, model = args.interpreter
-    backend = judge = None
+    backend = judge = neuron_model = None
+    if args.neuron_model:
+        neuron_model = _neuron_model(args.neuron_model, args.base_url)
     if interpreter == "llm" or args.judge:
         backend = backend_from_env(
             provider=provider or args.provider, model=model or args.model, base_url=args.base_url
@@ -115,10 +137,23 @@ def _run(args) -> None:
         workers=args.workers,
         judge=judge,
         show_progress=not args.quiet,
+        neuron_model=neuron_model,
     )
     s = result.summary
-    accuracy = ", ".join(f"{c} {v['accuracy']:.3f} (n={v['n']})" for c, v in s["code_accuracy"].items())
-    print(f"code accuracy: {accuracy}; {s['elapsed_seconds']} s; wrote {result.summary_json}, {result.html}")
+    print(accuracy_table(s))
+    for category, why in s["skipped"].items():
+        print(f"{category}: not run, {why}")
+    print(f"{s['elapsed_seconds']} s; wrote {result.summary_json}, {result.html}")
+
+
+def _neuron_model(value: str, base_url: str | None):
+    from jaxinterp.agent.backends import backend_from_env
+    from jaxinterp.agent.find.neurons import StandInNeuronModel
+
+    if value.strip() == "standin":
+        return StandInNeuronModel()
+    _, provider, model = parse_interpreter(value)
+    return backend_from_env(provider=provider, model=model, base_url=base_url)
 
 
 def _score(args) -> None:

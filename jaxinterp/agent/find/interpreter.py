@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,10 @@ from jaxinterp.agent.backends import ChatBackend, ChatMessage
 from jaxinterp.agent.sandbox import SandboxLimits, run_script
 from jaxinterp.errors import InputError
 
-CATEGORIES = ("numeric", "numeric_mlp", "string")
+CATEGORIES = ("numeric", "numeric_mlp", "string", "neurons_entities", "neurons_relations")
+NUMERIC_CATEGORIES = ("numeric", "numeric_mlp")
+# A function the loop can call in-process instead of a script: inputs -> (what the model sees, success).
+FunctionRunner = Callable[[Sequence[str]], tuple[str, bool]]
 VARIANTS = ("plain", "search_init", "one_shot")
 MAX_ROUNDS = 20  # FIND gives up after 20 rounds
 MAX_COMMANDS_PER_REPLY = 10
@@ -95,6 +98,24 @@ a hypothesis, test it on new inputs and revise it as needed.
 
 """
     + _ANSWER_STRING,
+    "neurons_entities": """\
+The function f(x) in {script} is a neuron: it takes a word and returns how strongly it responds to it, between 0 \
+and 1. It responds to words related to one concept, or to either of two concepts. You can only learn about it \
+by calling it, e.g. PYTHON({script} "dog" "tree" "piano"), which returns f for each word. Find the concept(s): \
+try words from many different topics, then narrow down. Form a hypothesis, test it on new words and revise it.
+
+When you are confident, end with your answer in exactly this form:
+[DESCRIPTION]: the concept or concepts the neuron responds to, in a few words.""",
+    "neurons_relations": """\
+The function f(x) in {script} is a neuron: it takes a word or name and returns another word, name or number, \
+or "undefined". It applies one rule (a relation, e.g. from things of one kind to a fact about them) and may \
+return "undefined" on part of its inputs. You can only learn about it by calling it, e.g. \
+PYTHON({script} "Paris" "oak" "Mars"), which returns f for each input. Find the rule and where it does not \
+apply. Form a hypothesis, test it on new inputs and revise it as needed.
+
+When you are confident, end with your answer in exactly this form:
+[DESCRIPTION]: the rule f applies.
+[DOMAIN]: the inputs of the rule's own kind on which f returns "undefined" anyway, or "none".""",
 }
 
 _SEARCH_INIT = "To start you off, here is what f returns on some chosen inputs:\n{response}"
@@ -121,6 +142,19 @@ Assistant: [DESCRIPTION]: g repeats its input string twice.
     return x + x""",
 }
 ONE_SHOT_EXAMPLES["numeric_mlp"] = ONE_SHOT_EXAMPLES["numeric"]
+ONE_SHOT_EXAMPLES["neurons_entities"] = """\
+An example of a complete session, for a different neuron g in example.py:
+Assistant: PYTHON(example.py "violin" "carrot" "river" "hammer" "sonata")
+User: Response: Function input - output pairs: (violin, 0.9412) (carrot, 0.0210) (river, 0.0532) (hammer, 0.0101) \
+(sonata, 0.9050)
+Assistant: [DESCRIPTION]: classical music."""
+ONE_SHOT_EXAMPLES["neurons_relations"] = """\
+An example of a complete session, for a different neuron g in example.py:
+Assistant: PYTHON(example.py "Paris" "Rome" "Kyoto" "banana" "Berlin")
+User: Response: Function input - output pairs: (Paris, France) (Rome, Italy) (Kyoto, undefined) (banana, \
+undefined) (Berlin, Germany)
+Assistant: [DESCRIPTION]: maps a city to the country it is in.
+[DOMAIN]: cities in Asia give "undefined"."""
 
 NO_COMMAND_MESSAGE = (
     "No command found. Call the function with PYTHON(<script> <inputs>), or give your final answer starting "
@@ -342,7 +376,7 @@ def task_prompt(
 
 
 def interpret(
-    function: str | Path,
+    function: str | Path | FunctionRunner,
     backend: ChatBackend,
     category: str = "numeric",
     *,
@@ -358,9 +392,10 @@ def interpret(
     """Let `backend` interpret the function script at `function` through PYTHON(...) commands.
 
     Args:
-        function: The function script (prints `Function input - output pairs: ...` for its argv inputs).
+        function: The function script (prints `Function input - output pairs: ...` for its argv inputs), or a
+            `FunctionRunner` called in-process (synthetic neurons, which need a language model and the network).
         backend: The interpreter model.
-        category: "numeric", "numeric_mlp" or "string" (chooses the prompt and the input check).
+        category: One of `CATEGORIES` (chooses the prompt; numeric ones check that inputs are numbers).
         variant: "plain", "search_init" (needs `exemplars`) or "one_shot".
         exemplars: Inputs whose outputs open the conversation under search initialisation.
         max_rounds: Model replies before giving up (FIND: 20).
@@ -373,13 +408,14 @@ def interpret(
     Returns:
         The final answer (empty when none came within `max_rounds`) with the transcript.
     """
-    function = Path(function)
-    if not function.is_file():
-        raise InputError(f"no function script at {function}")
+    if not callable(function):
+        function = Path(function)
+        if not function.is_file():
+            raise InputError(f"no function script at {function}")
     if max_rounds < 1:
         raise InputError(f"max_rounds must be at least 1, got {max_rounds}")
     task_prompt(category, script_name, variant, "")  # checks category and variant before anything runs
-    numeric = category != "string"
+    numeric = category in NUMERIC_CATEGORIES
     transcript = Transcript()
 
     exemplar_response = None
@@ -420,8 +456,12 @@ def interpret(
     return Interpretation("", "", "", transcript, max_rounds, "max_rounds")
 
 
-def _run(function: Path, args: Sequence[str], helpers: Sequence[str | Path], limits: SandboxLimits) -> tuple[str, bool]:
+def _run(
+    function: Path | FunctionRunner, args: Sequence[str], helpers: Sequence[str | Path], limits: SandboxLimits
+) -> tuple[str, bool]:
     """Run the function script on `args` in the sandbox: (what the model should see, whether it succeeded)."""
+    if callable(function):
+        return function(args)
     result = run_script(function, args, limits=limits, helpers=helpers)
     if result.ok:
         return result.stdout.strip(), True

@@ -50,6 +50,14 @@ from jaxinterp.agent.backends import (
 )
 from jaxinterp.agent.find.benchmark import BenchmarkEntry, read_benchmark
 from jaxinterp.agent.find.interpreter import MAX_ROUNDS, VARIANTS, interpret
+from jaxinterp.agent.find.neurons import (
+    ENTITIES,
+    NEEDS_MODEL,
+    NEURON_CATEGORIES,
+    Neuron,
+    NeuronFunction,
+    expected_output,
+)
 from jaxinterp.agent.find.offline import OfflineInterpreter
 from jaxinterp.agent.find.scoring import (
     CODE_LIMITS,
@@ -58,9 +66,11 @@ from jaxinterp.agent.find.scoring import (
     category_accuracy,
     function_outputs,
     judge_accuracy,
+    judge_prompt,
     parse_string_pairs,
     score_numeric_code,
     score_string_code,
+    selectivity_prompt,
 )
 from jaxinterp.agent.sandbox import run_script
 from jaxinterp.errors import InputError
@@ -141,6 +151,37 @@ def _unit_tests(entry: BenchmarkEntry, pool: Sequence[BenchmarkEntry], seed: int
     return tests
 
 
+def _neuron(entry: BenchmarkEntry) -> Neuron:
+    return Neuron.from_json(entry.meta if entry.meta.get("category") else json.loads(entry.script.read_text()))
+
+
+def _neuron_unit_tests(entry: BenchmarkEntry, pool: Sequence[BenchmarkEntry], seed: int) -> list[UnitTest]:
+    """Entities: three words, one of the neuron's concept(s) (FIND: "which one is it most selective for?").
+    Relations: the neuron's table answers beside two other relations' (ground truth from `neuron_data`)."""
+    neuron = _neuron(entry)
+    others = [_neuron(e) for e in pool if e.category == entry.category and e.id != entry.id]
+    if neuron.category == ENTITIES:
+        others = [n for n in others if not set(n.concepts) & set(neuron.concepts)]
+    else:
+        others = [n for n in others if n.relation != neuron.relation]
+    if len(others) < 2:
+        return []
+    rng = np.random.default_rng([seed, int(entry.id[1:])])
+    tests = []
+    for k in range(UNIT_TESTS_PER_FUNCTION):
+        picks = [others[i] for i in rng.choice(len(others), 2, replace=False)]
+        if neuron.category == ENTITIES:
+            truth = ((neuron.test_inputs[k % len(neuron.test_inputs)], ""),)
+            candidates = [((str(rng.choice(n.test_inputs)), ""),) for n in picks]
+        else:
+            truth = tuple((x, expected_output(neuron, x)) for x in neuron.test_inputs[:UNIT_TEST_PAIRS])
+            candidates = [tuple((x, expected_output(n, x)) for x in n.test_inputs[:UNIT_TEST_PAIRS]) for n in picks]
+        correct = int(rng.integers(3))
+        candidates.insert(correct, truth)
+        tests.append(UnitTest(tuple(candidates), correct))
+    return tests
+
+
 def _score_code(entry: BenchmarkEntry, code: str) -> dict[str, Any]:
     if entry.category == "numeric":
         y_true = function_outputs(entry.script, NUMERIC_TEST_POINTS, helpers=_helpers(entry))
@@ -163,12 +204,19 @@ def _interpret_one(
     judge: ChatBackend | None,
     pool: Sequence[BenchmarkEntry],
     transcripts: Path,
+    neuron_model: ChatBackend | None = None,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     task = task_category(entry)
     ledger = UsageLedger()
     backend = MeteredBackend(make_backend(task), ledger)
     exemplars = STRING_EXEMPLARS if task == "string" else NUMERIC_EXEMPLARS
+    function: Any = entry.script
+    is_neuron = entry.category in NEURON_CATEGORIES
+    if is_neuron:
+        neuron = _neuron(entry)
+        assert neuron_model is not None
+        function, exemplars = NeuronFunction(neuron, neuron_model), neuron.exemplars
     record: dict[str, Any] = {
         "id": entry.id,
         "category": entry.category,
@@ -176,8 +224,10 @@ def _interpret_one(
         "kind": entry.meta.get("kind"),
         "true_description": entry.description,
     }
+    if is_neuron:
+        record["true_domain"] = neuron.domain
     result = interpret(
-        entry.script,
+        function,
         backend,
         task,
         variant=variant,
@@ -197,15 +247,21 @@ def _interpret_one(
         "transcript": str(path.relative_to(transcripts.parent)),
     }
     try:
-        record |= _score_code(entry, result.code) if result.code else {"code_score": 0.0, "code_error": "no code"}
+        if is_neuron:
+            record |= {"code_score": None, "code_error": "neurons are described in words only"}
+        elif result.code:
+            record |= _score_code(entry, result.code)
+        else:
+            record |= {"code_score": 0.0, "code_error": "no code"}
     except RuntimeError as err:  # the ground-truth script itself failed
         record |= {"code_score": None, "code_error": str(err)}
     if judge is None:
         record |= {"description_score": None, "description_note": DESCRIPTION_NEEDS_MODEL}
     else:
-        tests = _unit_tests(entry, pool, seed=0)
+        tests = _neuron_unit_tests(entry, pool, seed=0) if is_neuron else _unit_tests(entry, pool, seed=0)
+        prompt = selectivity_prompt if entry.category == ENTITIES else judge_prompt
         if tests:
-            record["description_score"] = judge_accuracy(judge, result.description, tests)
+            record["description_score"] = judge_accuracy(judge, result.description, tests, prompt=prompt)
         else:
             record |= {"description_score": None, "description_note": "too few functions for unit tests"}
     usage = ledger.summary()["total"]
@@ -274,14 +330,14 @@ def summarize(records: Sequence[dict], seconds: float, usage: dict | None, setti
 def write_html(out: Path, summary: dict) -> Path:
     """A self-contained index.html: per-category accuracy beside the paper's column."""
     rows = []
-    desc = summary["description_accuracy"] or {}
-    for category, acc in summary["code_accuracy"].items():
-        d = desc.get(category)
-        judged = f"{d['accuracy']:.3f}" if d else "needs a judge model"
+    for category, n, code, judged in _table_rows(summary):
         rows.append(
-            f"<tr><td>{html.escape(category)}</td><td>{acc['n']}</td><td>{acc['accuracy']:.3f}</td>"
-            f"<td>{judged}</td><td>n/a*</td></tr>"
+            f"<tr><td>{html.escape(category)}</td><td>{n}</td><td>{code}</td><td>{judged}</td><td>n/a*</td></tr>"
         )
+    rows += [
+        f"<tr><td>{html.escape(c)}</td><td>0</td><td colspan=3>not run: {html.escape(why)}</td></tr>"
+        for c, why in (summary.get("skipped") or {}).items()
+    ]
     kinds = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{v['n']}</td><td>{v['accuracy']:.3f}</td></tr>"
         for k, v in summary["code_accuracy_by_kind"].items()
@@ -321,6 +377,7 @@ def run_benchmark(
     workers: int = 1,
     judge: ChatBackend | None = None,
     show_progress: bool = True,
+    neuron_model: ChatBackend | None = None,
 ) -> RunSummary:
     """Interpret and score every function of a FIND benchmark folder; resumes a run already in `out`.
 
@@ -336,6 +393,10 @@ def run_benchmark(
         workers: Functions interpreted at once (threads; the work happens in sandbox processes and the model).
         judge: A chat model for the description judge; None records that the description score needs one.
         show_progress: A rich progress bar.
+        neuron_model: The language model that computes synthetic neurons (entities need log-probabilities), or
+            `neurons.StandInNeuronModel()`. Without one, or with the offline interpreter (it describes functions,
+            not neurons), neuron categories are left out and the summary says why under "skipped"; naming one
+            in `categories` is then an error.
 
     Raises:
         InputError: Missing / empty folder, unknown category or interpreter, a run with other settings in `out`,
@@ -360,6 +421,16 @@ def run_benchmark(
         if unknown:
             raise InputError(f"unknown category {', '.join(unknown)}; {folder} has {', '.join(available)}")
         entries = [e for e in entries if e.category in categories]
+    skipped = {}
+    if neuron_model is None or interpreter == "offline":
+        why = NEEDS_MODEL if neuron_model is None else "the offline interpreter does not describe neurons"
+        asked = [c for c in categories or () if c in NEURON_CATEGORIES]
+        if asked:
+            raise InputError(f"{', '.join(asked)}: {why}")
+        skipped = {c: why for c in available if c in NEURON_CATEGORIES}
+        entries = [e for e in entries if e.category not in NEURON_CATEGORIES]
+        if not entries:
+            raise InputError(f"{folder} holds only synthetic neurons: {why}")
     if limit is not None:
         entries = [e for c in available for e in [x for x in entries if x.category == c][:limit]]
 
@@ -377,6 +448,8 @@ def run_benchmark(
 
     if judge is not None:  # judge replies are cached and counted like the interpreter's
         judge = MeteredBackend(CachedBackend(judge, out / "llm-cache"), run_ledger)
+    if neuron_model is not None and not skipped:
+        neuron_model = MeteredBackend(CachedBackend(neuron_model, out / "llm-cache"), run_ledger)
     model = None if interpreter == "offline" else getattr(backend or shared, "model", None)
     settings = {
         "benchmark": str(folder.resolve()),
@@ -385,6 +458,8 @@ def run_benchmark(
         "variant": variant,
         "max_rounds": max_rounds,
     }
+    if neuron_model is not None and not skipped:
+        settings["neuron_model"] = f"{neuron_model.provider}:{neuron_model.model}"
     out.mkdir(parents=True, exist_ok=True)
     run_json = out / "run.json"
     if run_json.exists() and json.loads(run_json.read_text()) != settings:
@@ -402,7 +477,9 @@ def run_benchmark(
         if not entry.script.is_file():  # e.g. a release folder missing the script func_name_dict.json names
             return {"id": entry.id, "category": entry.category, "code_score": None, "error": f"no {entry.script}"}
         try:
-            return _interpret_one(entry, make_backend, variant, max_rounds, judge, all_entries, out / "transcripts")
+            return _interpret_one(
+                entry, make_backend, variant, max_rounds, judge, all_entries, out / "transcripts", neuron_model
+            )
         except InputError:  # a configuration problem (BackendError: no key, a 4xx): stop the run
             raise
         except (RuntimeError, OSError, ValueError) as err:  # this function only; recorded, redone on a rerun
@@ -444,6 +521,7 @@ def run_benchmark(
     summary = summarize(records, time.perf_counter() - start, usage, settings)
     summary["counts"]["interpreted_this_run"] = len(new)
     summary["counts"]["resumed"] = len(entries) - len(todo)
+    summary["skipped"] = skipped
     summary_json = out / "summary.json"
     summary_json.write_text(json.dumps(summary, indent=1))
     return RunSummary(summary, results_path, summary_json, write_html(out, summary))
@@ -481,10 +559,18 @@ def rescore(out: str | Path) -> RunSummary:
 
 def accuracy_table(summary: dict) -> str:
     """The per-category code (and description) accuracy of a summary as a markdown table."""
-    desc = summary.get("description_accuracy") or {}
     lines = ["| category | n | code accuracy | description accuracy |", "|---|---:|---:|---:|"]
-    for category, acc in summary["code_accuracy"].items():
-        d = desc.get(category)
-        judged = f"{d['accuracy']:.3f}" if d else "needs a judge model"
-        lines.append(f"| {category} | {acc['n']} | {acc['accuracy']:.3f} | {judged} |")
+    lines += [f"| {category} | {n} | {code} | {judged} |" for category, n, code, judged in _table_rows(summary)]
     return "\n".join(lines)
+
+
+def _table_rows(summary: dict) -> list[tuple[str, int, str, str]]:
+    """(category, n, code accuracy, description accuracy) per category that has either."""
+    code, desc = summary["code_accuracy"], summary.get("description_accuracy") or {}
+    rows = []
+    for category in sorted({*code, *desc, *(summary["counts"].get("per_category") or {})}):
+        c, d = code.get(category), desc.get(category)
+        n = summary["counts"]["per_category"].get(category, 0)
+        code_text = f"{c['accuracy']:.3f}" if c else "n/a"
+        rows.append((category, n, code_text, f"{d['accuracy']:.3f}" if d else "needs a judge model"))
+    return rows

@@ -28,7 +28,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,15 @@ by the number of the candidate (1 to {n}).
 
 {candidates}"""
 
+SELECTIVITY_PROMPT = """\
+Here is a description of a neuron, a function that responds strongly to some words and weakly to others:
+{description}
+
+Which of these {n} words does the neuron respond to most strongly? Think briefly, then end your reply with \
+[ANSWER]: followed by the number of the word (1 to {n}).
+
+{candidates}"""
+
 _ANSWER = re.compile(r"\[ANSWER\]\s*:?\s*\(?(\d+)")
 
 
@@ -257,6 +266,13 @@ def judge_prompt(description: str, test: UnitTest) -> str:
         shown = "\n".join(f"  input: {x!r} -> output: {y!r}" for x, y in pairs)
         blocks.append(f"Candidate {k}:\n{shown}")
     return JUDGE_PROMPT.format(description=description, n=len(test.candidates), candidates="\n\n".join(blocks))
+
+
+def selectivity_prompt(description: str, test: UnitTest) -> str:
+    """FIND's entity-neuron unit test: which candidate input is the neuron most selective for (each candidate is
+    one `(word, "")` pair)."""
+    words = "\n".join(f"{k}. {pairs[0][0]}" for k, pairs in enumerate(test.candidates, start=1))
+    return SELECTIVITY_PROMPT.format(description=description, n=len(test.candidates), candidates=words)
 
 
 def parse_judge_answer(reply: str) -> int | None:
@@ -271,8 +287,12 @@ def judge_accuracy(
     tests: Sequence[UnitTest],
     max_tokens: int = 256,
     temperature: float = 0.0,
+    prompt: Callable[[str, UnitTest], str] = judge_prompt,
 ) -> float:
     """Fraction of `tests` in which the judge model picks the described candidate (chance: 1 / #candidates).
+
+    `prompt` builds the question: `judge_prompt` (input/output pairs per candidate; numeric, string and relation
+    functions) or `selectivity_prompt` (one input per candidate; entity neurons).
 
     Needs a chat model: FIND's judge is a fine-tuned Vicuna-13B or GPT-4. With `backend=None` it raises
     rather than return a number. An unparseable answer counts as wrong; an empty description scores 0
@@ -293,7 +313,7 @@ def judge_accuracy(
     hits = 0
     for test in tests:
         reply = backend.chat(
-            [ChatMessage("user", judge_prompt(description, test))], max_tokens=max_tokens, temperature=temperature
+            [ChatMessage("user", prompt(description, test))], max_tokens=max_tokens, temperature=temperature
         ).text
         hits += parse_judge_answer(reply) == test.correct
     return hits / len(tests)
