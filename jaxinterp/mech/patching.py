@@ -74,7 +74,8 @@ def _site_selection(model, site: str):
 class PatchSite(pz.nn.Layer):
     """Identity, or `where(mask[layer], source[layer], value)` when the side inputs `{key}_source` and
     `{key}_mask` are given (key "patch" by default; several kinds of site can be patched in one call
-    under different keys)."""
+    under different keys). A floating-point mask interpolates instead: `value + mask * (source - value)`,
+    i.e. the weight of the source (DCM's continuous masks; 0 and 1 equal the boolean case)."""
 
     layer: int = dataclasses.field(metadata={"pytree_node": False})
     key: str = dataclasses.field(default="patch", metadata={"pytree_node": False})
@@ -84,6 +85,8 @@ class PatchSite(pz.nn.Layer):
         if source is None:
             return value
         layer_source, layer_mask = source[{"layer": self.layer}], mask[{"layer": self.layer}]
+        if jnp.issubdtype(layer_mask.dtype, jnp.floating):
+            return value + layer_mask.astype(value.dtype) * (layer_source - value)
         return pz.nx.nmap(jnp.where)(layer_mask, layer_source, value)
 
 

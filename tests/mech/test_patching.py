@@ -62,6 +62,30 @@ def test_last_layer_residual_patch_reproduces_the_clean_logits():
     assert not np.allclose(unwrap_logits(model(CORRUPT)), unwrap_logits(model(CLEAN)), atol=1e-3)
 
 
+def test_float_mask_interpolates_between_target_and_source():
+    """A float mask is the source's weight (DCM): 0 and 1 equal no patch and the boolean patch, 1/2 lands
+    near the midpoint of the logits (not exactly: the last block's MLP is nonlinear) and the weight has a
+    nonzero gradient."""
+    model = tiny_llama()
+    sited = patching.with_sites(model, "head_out")
+    source = patching.capture(model, CLEAN, "head_out")
+    axes = patching.component_axes(source)
+    shape = tuple(axes.values())
+    last = np.zeros(shape, bool)
+    last[-1] = True
+
+    def run(mask):
+        return unwrap_logits(patching.patched_logits(sited, CORRUPT, source, pz.nx.wrap(mask).tag(*axes)))
+
+    np.testing.assert_array_equal(run(jnp.zeros(shape)), unwrap_logits(model(CORRUPT)))
+    np.testing.assert_allclose(run(jnp.asarray(last, jnp.float32)), run(jnp.asarray(last)), atol=1e-6)
+    halfway = run(jnp.asarray(last, jnp.float32) * 0.5)
+    middle = 0.5 * (run(jnp.asarray(last)) + unwrap_logits(model(CORRUPT)))
+    assert np.abs(halfway - middle).max() < 0.5 * np.abs(run(jnp.asarray(last)) - unwrap_logits(model(CORRUPT))).max()
+    grad = jax.grad(lambda w: run(jnp.asarray(last, jnp.float32) * w).sum())(0.3)
+    assert np.isfinite(grad) and grad != 0.0
+
+
 @pytest.mark.parametrize("kv_heads, multiplier", [(3, 1), (2, 2)])  # multi-head and grouped-query
 def test_batched_head_sweep_equals_one_component_at_a_time(kv_heads, multiplier):
     model = tiny_llama(kv_heads, multiplier)
