@@ -104,3 +104,18 @@ def test_autotokenizer_encodes_a_prompt_to_the_task_ids(name, tmp_path):
     np.testing.assert_array_equal(np.asarray(tokenizer(texts)["input_ids"]), examples.tokens)
     assert tokenizer.convert_ids_to_tokens(int(examples.answers[0])) == vocab[examples.answers[0]]
     assert tokenizer.bos_token == BOS and tokenizer.pad_token_id == vocab.index("<pad>")
+
+
+def test_shared_vocabulary_keeps_the_words_and_round_trips_through_settings():
+    sources = [{"name": "boxes", "num_boxes": 3}, {"name": "arithmetic"}, {"name": "positional"}]
+    shared = {name: get_task(name, vocabulary_from=sources) for name in ("boxes", "arithmetic", "positional")}
+    vocab = shared["boxes"].vocabulary()
+    assert all(t.vocabulary() == vocab for t in shared.values())
+    assert vocab[: len(get_task("boxes").vocabulary())] == get_task("boxes").vocabulary()  # base ids unchanged
+    for name, task in shared.items():
+        plain = get_task(name)
+        a, b = task.sample(5, 10), plain.sample(5, 10)
+        assert [decode(vocab, row) for row in a.tokens] == [decode(plain.vocabulary(), row) for row in b.tokens]
+        assert [vocab[i] for i in a.answers] == [plain.vocabulary()[i] for i in b.answers]
+        again = get_task(name, **task.settings())
+        np.testing.assert_array_equal(again.sample(1, 4).tokens, task.sample(1, 4).tokens)
