@@ -119,3 +119,23 @@ def test_shared_vocabulary_keeps_the_words_and_round_trips_through_settings():
         assert [vocab[i] for i in a.answers] == [plain.vocabulary()[i] for i in b.answers]
         again = get_task(name, **task.settings())
         np.testing.assert_array_equal(again.sample(1, 4).tokens, task.sample(1, 4).tokens)
+
+
+def test_variable_binding_desiderata_pairs():
+    from jaxinterp.mech.tasks.arithmetic_desiderata import operation_pairs, value_pairs
+
+    task = get_task("arithmetic")
+    vocab = task.vocabulary()
+    ops = operation_pairs(task, 0, 30)
+    for b, s, ab, as_ in zip(ops.base, ops.source, ops.base_answer, ops.source_answer, strict=True):
+        changed = np.flatnonzero(b != s)
+        assert len(changed) == 1 and {vocab[b[changed[0]]], vocab[s[changed[0]]]} == {"+", "-"}
+        x, y = int(vocab[b[3]]), int(vocab[b[7]])
+        left, right = (x, y) if vocab[b[9]] == vocab[b[1]] else (y, x)
+        for prompt, answer in ((b, ab), (s, as_)):
+            expected = left + right if vocab[prompt[10]] == "+" else left - right
+            assert int(vocab[answer]) == expected
+        assert ab != as_
+    values = value_pairs(task, 0, 30)
+    assert (values.base_answer != values.source_answer).all()
+    assert ((values.base != values.source).sum(axis=1) == 1).all()
