@@ -1,0 +1,49 @@
+"""Circuit discovery by path patching (mech/circuits/discovery.py) on the hand-built routed model of
+test_path_patching: its only direct route to the logits is layer 1 head 0, and its queries are zero, so
+the value-fetcher round must find exactly that head and the query-composition round nothing."""
+
+import jax.numpy as jnp
+import numpy as np
+from penzai import pz
+
+from jaxinterp.mech.circuits.discovery import CorrectProbability, discover_circuit, select_heads
+from jaxinterp.mech.tasks.boxes_counterfactuals import EntityExamples
+from tests.mech.test_path_patching import CLEAN, routed_model
+
+
+def _examples(tokens, answers, query_index):
+    n, seq = tokens.shape
+    positions = {
+        "last": np.full(n, seq - 1),
+        "query_label": np.full(n, seq - 3),
+        "prev_query_label": 1 + 2 * np.asarray(query_index),
+    }
+    return EntityExamples(tokens, np.asarray(answers), np.asarray(query_index), positions)
+
+
+def test_select_heads_keeps_the_most_negative_below_the_threshold():
+    scores = np.array([[-0.5, 0.2], [-0.01, -0.3]])
+    assert select_heads(scores, top_k=1, min_effect=0.05) == [(0, 0)]
+    assert select_heads(scores, top_k=4, min_effect=0.05) == [(0, 0), (1, 1)]
+
+
+def test_correct_probability_metric_reads_the_answer_at_the_last_position():
+    logits = pz.nx.wrap(jnp.log(jnp.array([[[0.1, 0.9], [0.7, 0.3]]]))).tag("batch", "seq", "vocabulary")
+    np.testing.assert_allclose(CorrectProbability((0,))(logits).unwrap("batch"), [0.7], rtol=1e-6)
+
+
+def test_discovery_finds_the_only_head_with_a_direct_route():
+    model = routed_model()
+    clean_tokens = np.asarray(CLEAN.unwrap("batch", "seq"))
+    noise_tokens = clean_tokens[::-1]  # each prompt's noise is the other prompt: its head outputs point elsewhere
+    logits = model(CLEAN)[{"seq": -1}].unwrap("batch", "vocabulary")
+    answers = np.asarray(jnp.argmax(logits, axis=-1))  # the clean runs' own answers
+    clean = _examples(clean_tokens, answers, [0, 1])
+    noise = _examples(noise_tokens, answers, [0, 1])
+    result = discover_circuit(model, clean, noise, min_effect=1e-3)
+    vf = result.scores["value_fetcher"]
+    assert vf[1, 0] < -1e-3
+    np.testing.assert_allclose(np.delete(vf.reshape(-1), 2), 0.0, atol=1e-6)
+    assert result.circuit.groups["value_fetcher"] == ((1, 0),)
+    np.testing.assert_allclose(result.scores["position_transmitter"], 0.0, atol=1e-6)  # queries are zero
+    assert all(result.circuit.groups[g] == () for g in ("position_transmitter", "position_detector"))
