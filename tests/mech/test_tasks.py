@@ -139,3 +139,26 @@ def test_variable_binding_desiderata_pairs():
     values = value_pairs(task, 0, 30)
     assert (values.base_answer != values.source_answer).all()
     assert ((values.base != values.source).sum(axis=1) == 1).all()
+
+
+def test_boxes_training_batch_targets_labels_with_their_objects():
+    task = get_task("boxes", num_boxes=3)
+    vocab = task.vocabulary()
+    a, b = task.training_batch(4, 64), task.training_batch(4, 64)
+    np.testing.assert_array_equal(a.tokens, b.tokens)
+    assert task.training_batch(5, 64).tokens.shape == a.tokens.shape  # one compiled shape for every seed
+    objects, labels = set(vocab[vocab.index("apple") :]), {chr(c) for c in range(65, 91)}
+    checked = 0
+    for row in range(64):
+        words = [vocab[t] for t in a.tokens[row]]
+        end = a.answer_index[row]
+        assert (a.weights[row, end + 1 :] == 0).all() and words[end + 1 :] == ["<pad>"] * (len(words) - end - 1)
+        assert vocab[a.targets[row, end]] in objects and a.weights[row, end] == 1.0
+        for pos in range(end):
+            if words[pos] in labels and pos != end:  # a context label (or a non-final query label)
+                target = vocab[a.targets[row, pos]]
+                owner = [w for w in words[:pos] if w in objects]
+                if pos + 1 < len(words) and words[pos + 1] in (",", "."):  # context label: its own object
+                    assert target == owner[-1]
+                    checked += 1
+    assert checked > 64

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
-from jaxtyping import Int
+from jaxtyping import Float, Int
 
 PAD, UNK, BOS = "<pad>", "<unk>", "<bos>"
 SPECIAL_TOKENS = (PAD, UNK, BOS)  # ids 0, 1, 2 in every task's vocabulary
@@ -50,6 +50,28 @@ class PatchingPairs:
     corrupted: Int[np.ndarray, "n seq"]
     correct: Int[np.ndarray, " n"]
     wrong: Int[np.ndarray, " n"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingBatch:
+    """Training prompts with a target and a loss weight per position, for tasks whose training data is not
+    just `sample` (optional `training_batch(seed, n)` of a task; see `jaxinterp.mech.train`).
+
+    Rows are right-padded with `<pad>` to one length (weight 0 there; attention is causal, so padding after
+    a prompt changes nothing before it).
+
+    Attributes:
+      tokens: input token ids [n, seq].
+      targets: target token id at every position [n, seq] (usually the next token; a task may put an
+        auxiliary target there instead).
+      weights: loss weight of every position [n, seq] (0 = not trained).
+      answer_index: position of each row's answer prediction [n] (the last prompt token), for metrics.
+    """
+
+    tokens: Int[np.ndarray, "n seq"]
+    targets: Int[np.ndarray, "n seq"]
+    weights: Float[np.ndarray, "n seq"]
+    answer_index: Int[np.ndarray, " n"]
 
 
 class Task(Protocol):

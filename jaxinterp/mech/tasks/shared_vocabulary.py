@@ -65,7 +65,15 @@ class SharedVocabularyTask:
         ids, p = self._ids(), self.task.patching_pairs(seed, n)
         return PatchingPairs(ids[p.clean], ids[p.corrupted], ids[p.correct], ids[p.wrong])
 
+    def _training_batch(self, seed: int, n: int):
+        batch = self.task.training_batch(seed, n)
+        ids = self._ids()
+        return dataclasses.replace(batch, tokens=ids[batch.tokens], targets=ids[batch.targets])
+
     def __getattr__(self, item):  # task-specific fields (num_boxes, _prompt, ...) read through
         if item.startswith("__"):
             raise AttributeError(item)
+        if item == "training_batch":  # only where the task has one, re-encoded (`base.TrainingBatch`)
+            getattr(self.task, item)
+            return self._training_batch
         return getattr(self.task, item)
