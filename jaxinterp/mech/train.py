@@ -92,6 +92,10 @@ class TrainConfig:
     learn, see the module docstring). `boxes` (3 boxes) needs 3 layers and its `training_batch` (auxiliary
     label targets, a mixture of formats and box counts): `--size tiny3 --steps 2000` reaches ~95% in ~3
     minutes; with 2 layers it stays on the ~33% plateau. See the README for the runs.
+
+    `init_from`: a trained run folder whose weights start this run (fine-tuning); its architecture and
+    vocabulary size must be this run's (`tasks.shared_vocabulary` lets two tasks share one vocabulary).
+    The optimiser state and schedule start fresh.
     """
 
     task: str = "boxes"
@@ -111,6 +115,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     eval_size: int = 512
+    init_from: str | None = None
 
     def model_size(self) -> ModelSize:
         """The preset `size` with the explicit fields applied; `InputError` for an unknown or bad size."""
@@ -254,8 +259,27 @@ def init_state(cfg: TrainConfig, task: Task) -> tuple[llc.LlamalikeTransformerCo
     mcfg = model_config(cfg, len(task.vocabulary()))
     model = llc.build_llamalike_transformer(mcfg, init_base_rng=jax.random.key(cfg.seed), name="transformer")
     layout, params = split(model)
+    if cfg.init_from is not None:
+        params = _pretrained_params(cfg.init_from, layout, params)
     state = {"params": params, "opt_state": optimizer(cfg).init(params), "step": jnp.zeros((), jnp.int32)}
     return mcfg, layout, state
+
+
+def _pretrained_params(folder: str, layout: ParamLayout, fresh: list[jax.Array]) -> list[jax.Array]:
+    """The parameters of the run folder `folder` in `layout`'s order; `InputError` unless they have the shapes
+    of `fresh` (this run's initial parameters)."""
+    from jaxinterp.mech.load import load_pretrained
+
+    if not (Path(folder) / "config.json").is_file():
+        raise InputError(f"init_from: no trained run folder at {folder}")
+    loaded = {v.label: v.value for v in pz.unbind_params(load_pretrained(folder), freeze=True)[1]}
+    params = []
+    for label, names, init in zip(layout.labels, layout.axes, fresh, strict=True):
+        value = loaded.get(label)
+        if value is None or tuple(value.named_shape.get(n, -1) for n in names) != init.shape:
+            raise InputError(f"init_from: {folder} does not fit this run at {label} (size or vocabulary differ)")
+        params.append(jnp.asarray(value.unwrap(*names), init.dtype))
+    return params
 
 
 def batch_seed(cfg: TrainConfig, stream: int, step: int = 0) -> int:

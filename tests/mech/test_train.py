@@ -112,3 +112,40 @@ def test_non_finite_loss_names_the_step(tmp_path):
 def test_bad_settings_are_input_errors(tmp_path, change):
     with pytest.raises(InputError):
         train(TrainConfig(**{**SMALL, **change}), tmp_path / "run", show_progress=False)
+
+
+def test_fine_tuning_starts_from_the_given_run_in_a_shared_vocabulary(trained, tmp_path):
+    sources = [{"name": "boxes"}, {"name": "arithmetic"}]
+    base = train(
+        TrainConfig(task="boxes", steps=3, task_settings={"vocabulary_from": sources}, **SMALL),
+        tmp_path / "base",
+        show_progress=False,
+    )
+    # One step at a vanishing learning rate: the fine-tuned run still holds the base weights.
+    tuned = train(
+        TrainConfig(
+            task="arithmetic",
+            steps=1,
+            learning_rate=1e-12,
+            task_settings={"vocabulary_from": sources},
+            init_from=str(base.folder),
+            **SMALL,
+        ),
+        tmp_path / "tuned",
+        show_progress=False,
+    )
+    tokens = get_task("arithmetic", vocabulary_from=sources).sample(0, 4).tokens
+    np.testing.assert_allclose(_logits(tuned.model, tokens), _logits(base.model, tokens), atol=1e-5)
+    # The plain boxes run has a smaller vocabulary: it cannot start an arithmetic run in the shared one.
+    with pytest.raises(InputError, match="does not fit"):
+        train(
+            TrainConfig(
+                task="arithmetic",
+                steps=1,
+                task_settings={"vocabulary_from": sources},
+                init_from=str(trained.folder),
+                **SMALL,
+            ),
+            tmp_path / "bad",
+            show_progress=False,
+        )
