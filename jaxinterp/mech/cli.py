@@ -51,6 +51,63 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", help="output folder (default: <model>/patching)")
     p.set_defaults(func=_patch)
 
+    _add_study_parsers(sub)
+
+
+def _add_study_parsers(sub) -> None:
+    p = sub.add_parser(
+        "entity-tracking",
+        help="the entity-tracking study (Prakash et al. 2024): circuit, faithfulness, DCM, CMAP; HTML report",
+    )
+    p.add_argument("--out", required=True, help="study folder (models, per-seed results, index.html)")
+    p.add_argument("--seeds", type=int, default=3, help="analysis seeds (default 3)")
+    p.add_argument("--num-boxes", type=int, default=3, help="boxes per prompt (default 3; the paper uses 7)")
+    p.add_argument("--base-steps", type=int, default=2000, help="training steps of the base model (2000)")
+    p.add_argument("--finetune-steps", type=int, default=400, help="training steps of each fine-tune (400)")
+    p.add_argument("--smoke", action="store_true", help="a seconds-long run of every step on a tiny model")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_entity_tracking)
+
+    p = sub.add_parser(
+        "variable-binding",
+        help="the variable-binding study (Davies et al. 2023): DCM over all final-token heads and MLPs; report",
+    )
+    p.add_argument("--out", required=True, help="study folder (model, index.html)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per sparsity (default 3)")
+    p.add_argument("--steps", type=int, default=800, help="training steps of the arithmetic model (800)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_variable_binding)
+
+
+def _entity_tracking(args) -> None:
+    from jaxinterp.errors import InputError
+    from jaxinterp.mech.entity_tracking.models import ModelRecipe
+    from jaxinterp.mech.entity_tracking.study import StudyConfig, run_study
+
+    if args.seeds < 1 or args.base_steps < 1 or args.finetune_steps < 1:
+        raise InputError("--seeds, --base-steps and --finetune-steps must be >= 1")
+    if args.smoke:
+        cfg = StudyConfig.smoke()
+    else:
+        recipe = ModelRecipe(num_boxes=args.num_boxes, base_steps=args.base_steps, finetune_steps=args.finetune_steps)
+        cfg = StudyConfig(recipe=recipe, seeds=tuple(range(args.seeds)))
+    page = run_study(cfg, args.out, show_progress=not args.quiet)
+    print(f"wrote {page}")
+
+
+def _variable_binding(args) -> None:
+    from jaxinterp.errors import InputError
+    from jaxinterp.mech.variable_binding import VariableBindingConfig, run_study
+
+    if args.seeds < 1 or args.steps < 1:
+        raise InputError("--seeds and --steps must be >= 1")
+    base = VariableBindingConfig()
+    cfg = dataclasses.replace(
+        base, model=dataclasses.replace(base.model, steps=args.steps), seeds=tuple(range(args.seeds))
+    )
+    page = run_study(cfg, args.out, show_progress=not args.quiet)
+    print(f"wrote {page}")
+
 
 def config_from_args(args):
     """The `TrainConfig` of `jaxinterp mech train` arguments (unset flags keep the defaults)."""

@@ -227,3 +227,33 @@ def test_chunks_and_repeated_calls_reuse_one_compiled_program():
     for _ in range(2):  # 3 chunks of 3 (the last padded), twice: a fresh `with_sites` copy each call
         mean_ablation.circuit_logits(model, named(prompts), mean, keep, chunk=3)
     assert mean_ablation._ablated_last_logits._cache_size() - before == 1
+
+
+def test_cmap_recovers_the_one_head_a_donor_changed():
+    """A donor that differs from the base only in head (1, 2)'s value weights: patching that head's outputs
+    into the base gives exactly the donor, patching any other head changes nothing."""
+    base = tiny_llama(frozen=False)
+
+    def changed(parameter):
+        if not parameter.label.endswith("block_1/attention/value.weights"):
+            return parameter
+        value = parameter.value
+        names = tuple(value.named_shape)
+        array = np.asarray(value.unwrap(*names)).copy()
+        index = [slice(None)] * array.ndim
+        index[names.index("heads")] = 2
+        array[tuple(index)] *= -3.0
+        return pz.Parameter(value=pz.nx.wrap(jnp.asarray(array)).tag(*names), label=parameter.label)
+
+    donor = pz.select(base).at_instances_of(pz.Parameter).apply(changed)
+    tokens = rows(7)
+    everywhere = np.zeros((BATCH, LAYERS, SEQ, HEADS), bool)
+    planted, others = everywhere.copy(), everywhere.copy()
+    planted[:, 1, :, 2] = True
+    others[:, :, :, :2] = True
+    others[:, 0, :, 2] = True
+    donor_logits = mean_ablation.last_logits(donor, tokens, CHUNK)
+    base_logits = mean_ablation.last_logits(base, tokens, CHUNK)
+    assert np.abs(donor_logits - base_logits).max() > 1e-2
+    np.testing.assert_allclose(cmap.cmap_logits(base, donor, tokens, planted, CHUNK), donor_logits, atol=1e-5)
+    np.testing.assert_allclose(cmap.cmap_logits(base, donor, tokens, others, CHUNK), base_logits, atol=1e-5)

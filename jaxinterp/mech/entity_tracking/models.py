@@ -1,0 +1,83 @@
+"""The study's models: a base model trained on `boxes` and variants fine-tuned from it on other tasks.
+
+Prakash et al. compare LLaMA-7B with Vicuna-7B (chat), Goat-7B and FLoat-7B (arithmetic), all fine-tuned
+from it. In-repo, the base model learns `boxes` (entity tracking) from scratch, then each variant continues
+its training on another task: `arithmetic` (Goat/FLoat's kind of data) and `positional` (retrieving the
+k-th item of a list, a task about positions, which the paper finds fine-tuning improves). All three share
+one vocabulary (`tasks.shared_vocabulary`), so the weights carry over unchanged. A run folder that is
+complete is reused, an interrupted one resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from jaxinterp.mech.load import load_pretrained
+from jaxinterp.mech.train import PROGRESS_DIR, TrainConfig, train
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRecipe:
+    """How the base model and its fine-tuned variants are trained."""
+
+    num_boxes: int = 3
+    size: str = "tiny3"
+    base_steps: int = 2000
+    base_learning_rate: float = 3e-3
+    finetune_tasks: tuple[str, ...] = ("arithmetic", "positional")
+    finetune_steps: int = 400
+    finetune_learning_rate: float = 1e-3
+    seed: int = 0
+
+    def sources(self) -> list[dict]:
+        return [
+            {"name": "boxes", "num_boxes": self.num_boxes},
+            {"name": "arithmetic"},
+            {"name": "positional", "items": self.num_boxes},
+        ]
+
+    def settings(self, task: str) -> dict:
+        own = {"boxes": {"num_boxes": self.num_boxes}, "positional": {"items": self.num_boxes}}.get(task, {})
+        return {**own, "vocabulary_from": self.sources()}
+
+    def base_config(self) -> TrainConfig:
+        return TrainConfig(
+            task="boxes",
+            task_settings=self.settings("boxes"),
+            size=self.size,
+            steps=self.base_steps,
+            learning_rate=self.base_learning_rate,
+            seed=self.seed,
+        )
+
+    def finetune_config(self, task: str, base_folder: Path) -> TrainConfig:
+        return TrainConfig(
+            task=task,
+            task_settings=self.settings(task),
+            size=self.size,
+            steps=self.finetune_steps,
+            learning_rate=self.finetune_learning_rate,
+            seed=self.seed,
+            init_from=str(base_folder),
+        )
+
+
+def _done(folder: Path) -> bool:
+    return (folder / "model.safetensors").is_file() and not (folder / PROGRESS_DIR).exists()
+
+
+def _ensure(cfg: TrainConfig, folder: Path, show_progress: bool) -> None:
+    if not _done(folder):
+        train(cfg, folder, resume=(folder / PROGRESS_DIR).exists(), show_progress=show_progress)
+
+
+def train_models(recipe: ModelRecipe, folder: Path, show_progress: bool = True) -> dict[str, object]:
+    """{"base": model, <task>: model fine-tuned on it, ...}, trained under `folder` (or reused)."""
+    base_folder = folder / "base"
+    _ensure(recipe.base_config(), base_folder, show_progress)
+    models = {"base": load_pretrained(base_folder)}
+    for task in recipe.finetune_tasks:
+        _ensure(recipe.finetune_config(task, base_folder), folder / task, show_progress)
+        models[task] = load_pretrained(folder / task)
+    return models
