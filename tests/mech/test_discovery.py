@@ -1,6 +1,7 @@
 """Circuit discovery by path patching (mech/circuits/discovery.py) on the hand-built routed model of
-test_path_patching: its only direct route to the logits is layer 1 head 0, and its queries are zero, so
-the value-fetcher round must find exactly that head and the query-composition round nothing."""
+test_path_patching: its only direct route to the logits is layer 1 head 0, fed through its values by layer 0
+head 0 only, and its queries are zero, so the value rounds must find exactly those heads and the
+query-composition rounds nothing."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +18,7 @@ def _examples(tokens, answers, query_index):
         "last": np.full(n, seq - 1),
         "query_label": np.full(n, seq - 3),
         "prev_query_label": 1 + 2 * np.asarray(query_index),
+        "queried_object": 2 * np.asarray(query_index),
     }
     return EntityExamples(tokens, np.asarray(answers), np.asarray(query_index), positions)
 
@@ -46,4 +48,8 @@ def test_discovery_finds_the_only_head_with_a_direct_route():
     np.testing.assert_allclose(np.delete(vf.reshape(-1), 2), 0.0, atol=1e-6)
     assert result.circuit.groups["value_fetcher"] == ((1, 0),)
     np.testing.assert_allclose(result.scores["position_transmitter"], 0.0, atol=1e-6)  # queries are zero
-    assert all(result.circuit.groups[g] == () for g in ("position_transmitter", "position_detector"))
+    groups = result.circuit.groups
+    assert all(groups[g] == () for g in ("position_transmitter", "label_matcher", "structure_reader"))
+    # The one route into the value fetcher's values is L0H0 (it writes what L1H0's value reads); L0H1's route
+    # never reaches the logits.
+    assert groups["position_detector"] == ((0, 0),) and set(groups["object_reader"]) <= {(0, 0)}

@@ -10,7 +10,9 @@ Given the base model, its fine-tuned variants and a data seed, `analyse_seed`:
      group and for the whole circuit.
 The paper's dataset sizes are 300 (path patching), 500 (evaluation and means), 2000 (DCM) and 500 (CMAP);
 `AnalysisSizes` scales them down for small CPU budgets (decision: the defaults keep each estimate's
-standard error near 0.02-0.03).
+standard error near 0.02-0.03). Discovery keeps heads whose path removes >= 3% of the answer's probability
+(`min_effect` 0.03): at 0.05 one seed of three missed a first-layer object reader (-0.04) and its circuit's
+faithfulness fell from ~0.95 to 0.42.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class DiscoverySettings:
         ("position_detector", 4),
         ("structure_reader", 4),
     )
-    min_effect: float = 0.05
+    min_effect: float = 0.03
     dcm_sparsity: float = 0.01  # the paper's lambda
     dcm_lr: float = 0.1
     dcm_epochs: int = 2

@@ -27,7 +27,7 @@ class ModelRecipe:
     base_learning_rate: float = 3e-3
     finetune_tasks: tuple[str, ...] = ("arithmetic", "positional")
     finetune_steps: int = 400
-    finetune_learning_rate: float = 1e-3
+    finetune_learning_rate: float = 3e-4
     seed: int = 0
 
     def sources(self) -> list[dict]:

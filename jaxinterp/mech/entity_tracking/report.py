@@ -20,7 +20,14 @@ from jaxinterp.mech.circuits.discovery import GROUPS
 from jaxinterp.mech.study_report import Finding, bar_chart_png, mean_spread, write_report
 from jaxinterp.mech.tasks.boxes_counterfactuals import DESIDERATA
 
-SHORT = {"value_fetcher": "VF", "position_transmitter": "PT", "position_detector": "PD", "structure_reader": "SR"}
+SHORT = {
+    "value_fetcher": "VF",
+    "position_transmitter": "PT",
+    "position_detector": "PD",
+    "structure_reader": "SR",
+    "label_matcher": "LM",
+    "object_reader": "OR",
+}
 FAITHFULNESS_BAR = 0.9
 
 
@@ -76,6 +83,7 @@ def findings(accuracies: dict[str, float], seeds: list[dict]) -> list[Finding]:
             "accuracy 0.00-0.01",
             f"accuracy {mean_spread(random)} (full model {mean_spread(full)})",
             _verdict(random, lambda m: bool(full) and m < 0.5 * np.mean(full)),
+            "bar: below half the full model (guessing one of the context objects scores 1 / boxes)",
         )
     )
     for name in tuned:
@@ -89,14 +97,26 @@ def findings(accuracies: dict[str, float], seeds: list[dict]) -> list[Finding]:
                 "ours: circuit accuracy / fine-tuned model's accuracy",
             )
         )
-    expected = {"value_fetcher": "object", "position_transmitter": "position", "position_detector": "position"}
+    expected = {
+        "value_fetcher": "object",
+        "position_transmitter": "position",
+        "position_detector": "position",
+        "label_matcher": "position",
+        "object_reader": "object",
+    }
     for group, kind in expected.items():
         shares = {k: _values(seeds, "dcm", group, k, "share") for k in DESIDERATA}
         means = {k: float(np.mean(v)) for k, v in shares.items() if v}
         out.append(
             Finding(
                 f"DCM: {SHORT[group]} heads encode the {kind} value",
-                {"object": "VF: all 40 heads, acc 0.47", "position": "PT 5/7 (0.36), PD 14/20 (0.41)"}[kind],
+                {
+                    "value_fetcher": "VF: all 40 heads, acc 0.47",
+                    "position_transmitter": "PT 5/7 heads (acc 0.36)",
+                    "position_detector": "PD 14/20 heads (acc 0.41)",
+                    "label_matcher": "(our group) the paper's positional pathway is PT/PD",
+                    "object_reader": "(our group) the paper's VF read the object",
+                }[group],
                 "; ".join(f"{k} {mean_spread(v)}" if v else f"{k} n/a" for k, v in shares.items()),
                 _verdict(shares[kind], lambda m, means=means: m > 0 and m >= max(means.values())),
                 "share of the group's heads DCM selects per desideratum",

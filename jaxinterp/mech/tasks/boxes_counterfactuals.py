@@ -2,8 +2,9 @@
 
 Positions (all prompts of a task have one length L = 1 + 7 * boxes + 4): box i's object sits at 2 + 7i and
 its label at 6 + 7i (the paper's `range(6, 49, 7)` for 7 boxes); the query label at L - 3; the last token
-at L - 1. `ROLES` names the three positions the circuit lives at: "last", "query_label" and
-"prev_query_label" (the context occurrence of the queried label, 6 + 7q).
+at L - 1. `ROLES` names the positions the circuit lives at: "last", "query_label",
+"prev_query_label" (the context occurrence of the queried label, 6 + 7q) and, ours, "queried_object" (the
+queried box's object, 2 + 7q; our small models read the answer there, see `circuits.discovery`).
 
 Datasets (every sampler is a pure function of (seed, n)):
   * `sample`: prompts, answers and per-prompt positions (evaluation, faithfulness, CMAP).
@@ -35,7 +36,7 @@ from jaxtyping import Int
 from jaxinterp.mech.tasks.base import encode, rng
 from jaxinterp.mech.tasks.boxes import LABELS, OBJECTS, BoxesTask
 
-ROLES = ("last", "query_label", "prev_query_label")
+ROLES = ("last", "query_label", "prev_query_label", "queried_object")
 DESIDERATA = ("object", "label", "position")
 
 
@@ -59,6 +60,7 @@ def role_positions(task: BoxesTask, query_index: Int[np.ndarray, " n"]) -> dict[
         "last": np.full(n, length - 1, np.int32),
         "query_label": np.full(n, length - 3, np.int32),
         "prev_query_label": label_position(query_index).astype(np.int32),
+        "queried_object": object_position(query_index).astype(np.int32),
     }
 
 
