@@ -23,6 +23,7 @@ class ModelRecipe:
 
     num_boxes: int = 3
     size: str = "tiny3"
+    heads: int | None = None  # overrides the size preset's heads
     base_steps: int = 2000
     base_learning_rate: float = 3e-3
     finetune_tasks: tuple[str, ...] = ("arithmetic", "positional")
@@ -46,6 +47,7 @@ class ModelRecipe:
             task="boxes",
             task_settings=self.settings("boxes"),
             size=self.size,
+            heads=self.heads,
             steps=self.base_steps,
             learning_rate=self.base_learning_rate,
             seed=self.seed,
@@ -56,6 +58,7 @@ class ModelRecipe:
             task=task,
             task_settings=self.settings(task),
             size=self.size,
+            heads=self.heads,
             steps=self.finetune_steps,
             learning_rate=self.finetune_learning_rate,
             seed=self.seed,
