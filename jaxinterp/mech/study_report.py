@@ -58,7 +58,7 @@ def bar_chart_png(
     x = left + gap
     for name, bars in groups.items():
         for k, s in enumerate(series):
-            if s in bars:
+            if s in bars and np.isfinite(bars[s][0]):  # no data (NaN): no bar
                 mean, spread = bars[s]
                 y = base - min(max(mean, 0.0), y_max) / y_max * height
                 draw.rectangle((x + k * bar, y, x + (k + 1) * bar - 2, base), fill=PALETTE[k % len(PALETTE)])

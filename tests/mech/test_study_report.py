@@ -32,3 +32,14 @@ def test_bar_height_follows_the_value(tmp_path):
 def test_mean_spread():
     assert mean_spread([0.5]) == "0.500"
     assert mean_spread([1.0, 0.0]) == "0.500 +- 0.500 (n=2)"
+
+
+def test_missing_values_draw_no_bar(tmp_path):
+    path = bar_chart_png({"g": {"a": (float("nan"), 0.0), "b": (0.5, 0.0)}}, tmp_path / "n.png", "t")
+    pixels = np.asarray(Image.open(path).convert("RGB"))[:, : pixels_width(path) - 150]
+    assert not (pixels == (33, 102, 172)).all(axis=-1).any()  # series "a" has no bar
+    assert (pixels == (178, 24, 43)).all(axis=-1).any()
+
+
+def pixels_width(path):
+    return Image.open(path).size[0]

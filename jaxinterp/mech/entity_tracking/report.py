@@ -172,7 +172,11 @@ def figures(out: Path, accuracies: dict[str, float], seeds: list[dict]) -> list[
         for m in models
     }
     figs.append(("Accuracy: full model, base circuit, random circuit", bar_chart_png(bars, out / "faith.png", "acc")))
-    dcm = {SHORT[g]: {k: _ms(_values(seeds, "dcm", g, k, "share")) for k in DESIDERATA} for g in GROUPS}
+    dcm = {
+        SHORT[g]: {k: _ms(_values(seeds, "dcm", g, k, "share")) for k in DESIDERATA}
+        for g in GROUPS
+        if any(_values(seeds, "dcm", g, k, "share") for k in DESIDERATA)
+    }
     figs.append(("DCM: share of each group's heads per desideratum", bar_chart_png(dcm, out / "dcm.png", "share")))
     cmap = {
         m: {SHORT.get(g, "all"): _ms(_values(seeds, "cmap", m, g)) for g in [*GROUPS, "full_circuit"]}
