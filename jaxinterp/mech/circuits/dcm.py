@@ -200,27 +200,34 @@ def make_group_step(sited, head_axes: dict[str, int], group: jax.Array, optimize
 
     `state` = {"mask": [n_group] in [0, 1], "opt_state"}; `batch` = {"tokens" [b, seq], "positions" [b],
     "points" [b, n_group, projection], "targets" [b], "sparsity" scalar}; metrics = {"loss", "logit",
-    "penalty"}. The step is deterministic (`rng` is accepted for the common signature). The model is an
-    argument of the compiled function (not a constant baked into it).
+    "penalty"}. The step is deterministic (`rng` is accepted for the common signature). The model and the
+    group are arguments of one module-level compiled function, so calls with the same shapes and the same
+    `optimizer` object (e.g. `shared_adam()`) reuse one compiled program.
     """
-    axes = tuple(head_axes.items())
+    return functools.partial(_group_step, sited, group, axes=tuple(head_axes.items()), optimizer=optimizer)
 
-    @jax.jit
-    def step(sited, group, state, batch, rng):
-        del rng
 
-        def loss_fn(mask):
-            logits = _group_forward(sited, dict(axes), group, 1.0 - mask, *_inputs(batch))
-            logit = _pick(logits, batch["targets"]).mean()
-            penalty = jnp.sum(1.0 - mask)
-            return -logit + batch["sparsity"] * penalty, {"logit": logit, "penalty": penalty}
+@functools.cache
+def shared_adam() -> optax.GradientTransformation:
+    """Adam with its learning rate in the optimiser state (set `opt_state.hyperparams["learning_rate"]`):
+    one optimiser object for every DCM run, so the compiled step is shared across runs."""
+    return optax.inject_hyperparams(optax.adam)(learning_rate=1.0)
 
-        (loss, metrics), grad = jax.value_and_grad(loss_fn, has_aux=True)(state["mask"])
-        updates, opt_state = optimizer.update(grad, state["opt_state"], state["mask"])
-        mask = jnp.clip(optax.apply_updates(state["mask"], updates), 0.0, 1.0)
-        return {"mask": mask, "opt_state": opt_state}, {"loss": loss, **metrics}
 
-    return functools.partial(step, sited, group)
+@functools.partial(jax.jit, static_argnames=("axes", "optimizer"))
+def _group_step(sited, group, state, batch, rng, *, axes, optimizer):
+    del rng
+
+    def loss_fn(mask):
+        logits = _group_forward(sited, dict(axes), group, 1.0 - mask, *_inputs(batch))
+        logit = _pick(logits, batch["targets"]).mean()
+        penalty = jnp.sum(1.0 - mask)
+        return -logit + batch["sparsity"] * penalty, {"logit": logit, "penalty": penalty}
+
+    (loss, metrics), grad = jax.value_and_grad(loss_fn, has_aux=True)(state["mask"])
+    updates, opt_state = optimizer.update(grad, state["opt_state"], state["mask"])
+    mask = jnp.clip(optax.apply_updates(state["mask"], updates), 0.0, 1.0)
+    return {"mask": mask, "opt_state": opt_state}, {"loss": loss, **metrics}
 
 
 def _inputs(batch):
@@ -286,10 +293,12 @@ def dcm_group(
     if batch_size == 0 or sizes[1] == 0:
         raise ValueError(f"need training and eval prompts; split {split} of {n} gives {sizes.tolist()}")
 
-    optimizer = optax.adam(lr)
+    optimizer = shared_adam()
     step = make_group_step(setup.sited, setup.head_axes, setup.group, optimizer)
     mask = jnp.ones(len(heads), jnp.float32)
-    state = {"mask": mask, "opt_state": optimizer.init(mask)}
+    opt_state = optimizer.init(mask)
+    opt_state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
+    state = {"mask": mask, "opt_state": opt_state}
     rng = jax.random.key(seed)
     order_rng = np.random.default_rng(seed)
     steps_per_epoch = train_end // batch_size
