@@ -159,6 +159,7 @@ def findings(results: list[dict]) -> list[Finding]:
                 f"value accuracy {mean_spread([r['value_accuracy'] for r in rows])}; invariance accuracy "
                 f"{mean_spread([r['invariance_accuracy'] for r in rows])}",
                 bool(np.mean([r["value_accuracy"] for r in rows]) >= 0.5),
+                "bar: patching switches at least half of the answers",
             ),
             Finding(
                 f"Only the found components intact: the task still works (lambda {sparsity})",
@@ -166,7 +167,8 @@ def findings(results: list[dict]) -> list[Finding]:
                 f"kept-only {mean_spread([r['kept_only_accuracy'] for r in rows])}; random same size "
                 f"{mean_spread([r['random_kept_only_accuracy'] for r in rows])}; full "
                 f"{mean_spread([r['full_accuracy'] for r in rows])}",
-                bool(np.mean([r["kept_only_accuracy"] - r["random_kept_only_accuracy"] for r in rows]) > 0),
+                bool(np.mean([r["kept_only_accuracy"] - r["random_kept_only_accuracy"] for r in rows]) > 0.1),
+                "bar: at least 0.1 above the random selection",
             ),
         ]
     return out
