@@ -60,7 +60,14 @@ def _add_study_parsers(sub) -> None:
         help="the entity-tracking study (Prakash et al. 2024): circuit, faithfulness, DCM, CMAP; HTML report",
     )
     p.add_argument("--out", required=True, help="study folder (models, per-seed results, index.html)")
-    p.add_argument("--seeds", type=int, default=3, help="analysis seeds (default 3)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="replicates, each with its own trained models (default 3; seeds whose base model stays below "
+        "--min-base-accuracy are skipped, up to twice as many tried)",
+    )
+    p.add_argument("--min-base-accuracy", type=float, default=0.8, help="a seed's base model must reach it (0.8)")
     p.add_argument("--num-boxes", type=int, default=3, help="boxes per prompt (default 3; the paper uses 7)")
     p.add_argument("--base-steps", type=int, default=2000, help="training steps of the base model (2000)")
     p.add_argument("--finetune-steps", type=int, default=400, help="training steps of each fine-tune (400)")
@@ -90,7 +97,12 @@ def _entity_tracking(args) -> None:
         cfg = StudyConfig.smoke()
     else:
         recipe = ModelRecipe(num_boxes=args.num_boxes, base_steps=args.base_steps, finetune_steps=args.finetune_steps)
-        cfg = StudyConfig(recipe=recipe, seeds=tuple(range(args.seeds)))
+        cfg = StudyConfig(
+            recipe=recipe,
+            replicates=args.seeds,
+            min_base_accuracy=args.min_base_accuracy,
+            max_seeds=2 * args.seeds,
+        )
     page = run_study(cfg, args.out, show_progress=not args.quiet)
     print(f"wrote {page}")
 

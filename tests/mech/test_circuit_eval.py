@@ -110,6 +110,22 @@ def test_random_circuit_keeps_group_sizes_and_is_deterministic_per_seed():
     assert seen == {(layer, head) for layer in range(3) for head in range(4)}
 
 
+def test_random_circuit_outside_avoids_the_circuit_nodes_at_each_role():
+    many = Circuit(
+        {"a": tuple((0, h) for h in range(4)) + ((2, 3),), "b": ((1, 1),), "c": ((0, 0), (1, 2))},
+        {"a": "last", "b": "query_label", "c": "last"},
+    )
+    at_last = {(layer, head) for layer, head, role in many.nodes() if role == "last"}
+    for seed in range(50):
+        drawn = random_circuit(many, 3, 4, seed, outside=True)
+        assert {g: len(h) for g, h in drawn.groups.items()} == {"a": 5, "b": 1, "c": 2}
+        assert not set(drawn.groups["a"]) & at_last and not set(drawn.groups["c"]) & at_last
+        assert drawn.groups["b"] != ((1, 1),)
+    # a group larger than what is left gets what is left: 12 heads, 11 taken at "last"
+    full = Circuit({"a": tuple((i // 4, i % 4) for i in range(11))}, {"a": "last"})
+    assert random_circuit(full, 3, 4, 0, outside=True).groups["a"] == ((2, 3),)
+
+
 def test_mean_head_outputs_is_the_positionwise_batch_mean_in_chunks():
     model, mean_rows = tiny_llama(), rows(1, batch=5)
     mean = mean_ablation.mean_head_outputs(model, named(mean_rows), chunk=CHUNK)  # 2 + 2 + 1 padded

@@ -183,9 +183,11 @@ def random_baseline(
     draws: int = 10,
     seed: int = 0,
     chunk: int = 64,
+    outside: bool = False,
 ) -> dict:
     """Circuit accuracy of `draws` random circuits with `circuit`'s group sizes (`random_circuit`, one
-    generator seeded with `seed`, drawn in sequence): mean, std and every draw's accuracy."""
+    generator seeded with `seed`, drawn in sequence; `outside`: only heads that are not circuit nodes):
+    mean, std and every draw's accuracy."""
     layers, seq, heads = head_axes(model, tokens)
     rng = np.random.default_rng(seed)
     scores = [
@@ -194,7 +196,7 @@ def random_baseline(
             tokens,
             answers,
             mean_heads,
-            random_circuit(circuit, layers, heads, rng).keep_mask(positions, layers, heads, seq),
+            random_circuit(circuit, layers, heads, rng, outside).keep_mask(positions, layers, heads, seq),
             chunk,
         )
         for _ in range(draws)

@@ -18,6 +18,11 @@ structure reader's position depends on which box is queried.
 exactly at the circuit's nodes. `random_circuit` is the paper's baseline: the same group sizes, heads drawn
 uniformly without replacement within each group (from all layer x head pairs, indexed correctly for any
 grid, unlike the original code's `//n_layers, %n_heads` which is right only for square grids).
+With `outside=True` each group's heads are drawn from the heads that are not circuit nodes at that group's
+position. Decision: in LLaMA-7B a uniform draw of 40 of 1024 heads shares ~1.6 heads with the circuit,
+so the paper's control is in effect disjoint from it; in a 12-head model the circuit can hold half the
+heads at a position and a uniform draw re-selects many of its nodes, so the disjoint draw is the analogue
+of the paper's control (both are reported).
 """
 
 from __future__ import annotations
@@ -89,12 +94,21 @@ class Circuit:
         return cls(groups, dict(data["roles"]))
 
 
-def random_circuit(circuit: Circuit, layers: int, heads: int, rng: np.random.Generator | int) -> Circuit:
-    """Same groups, roles and group sizes; each group's heads drawn uniformly without replacement."""
+def random_circuit(
+    circuit: Circuit, layers: int, heads: int, rng: np.random.Generator | int, outside: bool = False
+) -> Circuit:
+    """Same groups, roles and group sizes; each group's heads drawn uniformly without replacement.
+
+    `outside`: draw only heads that are not nodes of `circuit` at the group's role (module docstring); a
+    group then gets at most as many heads as are left there.
+    """
     rng = np.random.default_rng(rng)
+    taken = circuit.nodes() if outside else set()
     groups = {}
     for name, members in circuit.groups.items():
-        flat = rng.choice(layers * heads, size=len(members), replace=False)
+        role = circuit.roles[name]
+        pool = np.array([i for i in range(layers * heads) if (i // heads, i % heads, role) not in taken], int)
+        flat = rng.choice(pool, size=min(len(members), len(pool)), replace=False)
         groups[name] = tuple((int(i) // heads, int(i) % heads) for i in flat)
     return Circuit(groups, dict(circuit.roles))
 

@@ -3,22 +3,28 @@
 Given the base model, its fine-tuned variants and a data seed, `analyse_seed`:
   1. finds the circuit in the base model by path patching (`circuits.discovery`);
   2. evaluates it by mean ablation in every model (faithfulness = circuit accuracy / full accuracy; each
-     model's own mean activations), next to random circuits of the same group sizes;
+     model's own mean activations), next to random circuits of the same group sizes, drawn uniformly (the
+     paper's control) and drawn outside the circuit (its analogue for a model with few heads, see
+     `circuits.nodes`), and the floor with every head ablated ("empty");
   3. runs DCM on the base model for each group x desideratum (object / label / position value) and records
      the share of the group's heads selected and the test accuracy of the learned mask;
   4. patches each fine-tuned model's head outputs into the base model at the circuit's heads (CMAP), per
      group and for the whole circuit.
 The paper's dataset sizes are 300 (path patching), 500 (evaluation and means), 2000 (DCM) and 500 (CMAP);
 `AnalysisSizes` scales them down for small CPU budgets (decision: the defaults keep each estimate's
-standard error near 0.02-0.03). Discovery keeps heads whose path removes >= 3% of the answer's probability
-(`min_effect` 0.03): at 0.05 one seed of three missed a first-layer object reader (-0.04) and its circuit's
-faithfulness fell from ~0.95 to 0.42.
+standard error near 0.02-0.03). Discovery keeps heads whose path removes >= 1% of the answer's probability
+(`min_effect` 0.01, the paper's minimality threshold): at 0.05 one seed of three missed a first-layer object
+reader (-0.04) and faithfulness fell from ~0.95 to 0.42; at 0.03 a model trained from another seed, which
+answers with p ~ 1 through redundant heads, kept only 5 nodes (faithfulness 0.06), against 14 nodes and
+0.92 at 0.01.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+import numpy as np
 
 from jaxinterp.mech.circuits import cmap, mean_ablation
 from jaxinterp.mech.circuits.dcm import dcm_group
@@ -46,7 +52,7 @@ class DiscoverySettings:
         ("position_detector", 4),
         ("structure_reader", 4),
     )
-    min_effect: float = 0.03
+    min_effect: float = 0.01
     dcm_sparsity: float = 0.01  # the paper's lambda
     dcm_lr: float = 0.1
     dcm_epochs: int = 2
@@ -63,17 +69,20 @@ def evaluate_circuit(model, circuit: Circuit, task, seed: int, sizes: AnalysisSi
     examples = cf.sample(task, 10_000 + seed, sizes.evaluation)
     means = mean_ablation.mean_head_outputs(model, cf.mean_prompts(task, 20_000 + seed, sizes.mean).tokens)
     result = mean_ablation.faithfulness(model, examples.tokens, examples.answers, means, circuit, examples.positions)
-    random = mean_ablation.random_baseline(
-        model,
-        examples.tokens,
-        examples.answers,
-        means,
-        circuit,
-        examples.positions,
-        draws=sizes.random_draws,
-        seed=seed,
-    )
-    return {**result, "random_accuracy": random["mean"], "random_std": random["std"]}
+    args = (model, examples.tokens, examples.answers, means, circuit, examples.positions)
+    uniform = mean_ablation.random_baseline(*args, draws=sizes.random_draws, seed=seed)
+    outside = mean_ablation.random_baseline(*args, draws=sizes.random_draws, seed=seed, outside=True)
+    layers, seq, heads = mean_ablation.head_axes(model, examples.tokens[:1])
+    nothing = np.zeros((len(examples.answers), layers, seq, heads), bool)
+    empty = mean_ablation.circuit_accuracy(model, examples.tokens, examples.answers, means, nothing)
+    return {
+        **result,
+        "random_accuracy": uniform["mean"],
+        "random_std": uniform["std"],
+        "random_outside_accuracy": outside["mean"],
+        "random_outside_std": outside["std"],
+        "empty_accuracy": empty,
+    }
 
 
 def dcm_shares(model, circuit: Circuit, task, seed: int, sizes: AnalysisSizes, s: DiscoverySettings) -> dict:

@@ -75,11 +75,16 @@ def _ensure(cfg: TrainConfig, folder: Path, show_progress: bool) -> None:
         train(cfg, folder, resume=(folder / PROGRESS_DIR).exists(), show_progress=show_progress)
 
 
+def train_base(recipe: ModelRecipe, folder: Path, show_progress: bool = True):
+    """The base model, trained under `folder`/base (or reused)."""
+    _ensure(recipe.base_config(), folder / "base", show_progress)
+    return load_pretrained(folder / "base")
+
+
 def train_models(recipe: ModelRecipe, folder: Path, show_progress: bool = True) -> dict[str, object]:
     """{"base": model, <task>: model fine-tuned on it, ...}, trained under `folder` (or reused)."""
     base_folder = folder / "base"
-    _ensure(recipe.base_config(), base_folder, show_progress)
-    models = {"base": load_pretrained(base_folder)}
+    models = {"base": train_base(recipe, folder, show_progress)}
     for task in recipe.finetune_tasks:
         _ensure(recipe.finetune_config(task, base_folder), folder / task, show_progress)
         models[task] = load_pretrained(folder / task)

@@ -29,6 +29,7 @@ SHORT = {
     "object_reader": "OR",
 }
 FAITHFULNESS_BAR = 0.9
+RANDOM_BAR = 0.15
 
 
 def _values(seeds: list[dict], *path) -> list[float]:
@@ -51,16 +52,23 @@ def _verdict(values: list[float], holds) -> bool | None:
     return None if not values else bool(holds(float(np.mean(values))))
 
 
-def findings(accuracies: dict[str, float], seeds: list[dict]) -> list[Finding]:
-    """The paper's points with our numbers (mean +- std over the analysis seeds)."""
-    base = accuracies["base"]
+def model_accuracies(seeds: list[dict]) -> dict[str, list[float]]:
+    """model name -> its entity-tracking accuracy in each seed (the base model first)."""
+    names = list(seeds[0]["accuracies"]) if seeds else []
+    return {name: _values(seeds, "accuracies", name) for name in names}
+
+
+def findings(seeds: list[dict]) -> list[Finding]:
+    """The paper's points with our numbers (mean +- std over the seeds, each seed its own trained models)."""
+    accuracies = model_accuracies(seeds)
+    base = accuracies.get("base", [])
     tuned = {k: v for k, v in accuracies.items() if k != "base"}
     out = [
         Finding(
             "Fine-tuning improves entity tracking",
             "LLaMA-7B 0.66; Goat 0.82, FLoat 0.82",
-            f"base {base:.3f}; " + ", ".join(f"{k} {v:.3f}" for k, v in tuned.items()),
-            all(v > base for v in tuned.values()) if tuned else None,
+            f"base {mean_spread(base)}; " + ", ".join(f"{k} {mean_spread(v)}" for k, v in tuned.items()),
+            all(np.mean(v) > np.mean(base) for v in tuned.values()) if tuned and base else None,
         )
     ]
     faith = _values(seeds, "faithfulness", "base", "faithfulness")
@@ -76,14 +84,18 @@ def findings(accuracies: dict[str, float], seeds: list[dict]) -> list[Finding]:
         )
     )
     random = _values(seeds, "faithfulness", "base", "random_accuracy")
+    outside = _values(seeds, "faithfulness", "base", "random_outside_accuracy")
+    empty = _values(seeds, "faithfulness", "base", "empty_accuracy")
     full = _values(seeds, "faithfulness", "base", "full_accuracy")
     out.append(
         Finding(
             "A random circuit of the same size fails",
-            "accuracy 0.00-0.01",
-            f"accuracy {mean_spread(random)} (full model {mean_spread(full)})",
-            _verdict(random, lambda m: bool(full) and m < 0.5 * np.mean(full)),
-            "bar: below half the full model (guessing one of the context objects scores 1 / boxes)",
+            "accuracy 0.00-0.01 (random heads of 1024: in effect disjoint from the circuit)",
+            f"drawn outside the circuit {mean_spread(outside)}; drawn uniformly {mean_spread(random)}; "
+            f"every head ablated {mean_spread(empty)}; full model {mean_spread(full)}",
+            _verdict(outside, lambda m: m <= RANDOM_BAR),
+            f"bar: outside-the-circuit draws <= {RANDOM_BAR} (naming a context object at random scores "
+            "1 / boxes); uniform draws re-select circuit nodes when a position has only 12 heads",
         )
     )
     for name in tuned:
@@ -153,7 +165,7 @@ def findings(accuracies: dict[str, float], seeds: list[dict]) -> list[Finding]:
     return out
 
 
-def figures(out: Path, accuracies: dict[str, float], seeds: list[dict]) -> list[tuple[str, Path]]:
+def figures(out: Path, seeds: list[dict]) -> list[tuple[str, Path]]:
     figs = []
     first = seeds[0]
     for group in GROUPS:
@@ -162,16 +174,18 @@ def figures(out: Path, accuracies: dict[str, float], seeds: list[dict]) -> list[
             scores, out / f"path_patching_{group}.png", row_label="layer", col_label="head", title=SHORT[group]
         )
         figs.append((f"Path patching scores, {group} round (seed {first['seed']}; negative = important)", path))
-    models = list(accuracies)
+    models = list(model_accuracies(seeds))
     bars = {
         m: {
             "full": _ms(_values(seeds, "faithfulness", m, "full_accuracy")),
             "circuit": _ms(_values(seeds, "faithfulness", m, "circuit_accuracy")),
             "random": _ms(_values(seeds, "faithfulness", m, "random_accuracy")),
+            "random outside": _ms(_values(seeds, "faithfulness", m, "random_outside_accuracy")),
         }
         for m in models
     }
-    figs.append(("Accuracy: full model, base circuit, random circuit", bar_chart_png(bars, out / "faith.png", "acc")))
+    title = "Accuracy: full model, base circuit, random circuits (uniform / outside the circuit)"
+    figs.append((title, bar_chart_png(bars, out / "faith.png", "acc")))
     dcm = {
         SHORT[g]: {k: _ms(_values(seeds, "dcm", g, k, "share")) for k in DESIDERATA}
         for g in GROUPS
@@ -188,22 +202,30 @@ def figures(out: Path, accuracies: dict[str, float], seeds: list[dict]) -> list[
     return figs
 
 
-def write(out: Path, accuracies: dict[str, float], seeds: list[dict], settings: dict, seconds: float) -> Path:
+def write(out: Path, seeds: list[dict], settings: dict, seconds: float, skipped: list[dict] = ()) -> Path:
     numbers = {
-        "accuracies": accuracies,
+        "skipped_seeds": list(skipped),
+        "accuracies": {
+            name: {"mean": _ms(v)[0], "std": _ms(v)[1], "per_seed": v} for name, v in model_accuracies(seeds).items()
+        },
         "seeds": [{**r, "circuit": r["circuit"].to_json()} for r in seeds],
         "settings": settings,
         "seconds": seconds,
     }
     intro = (
-        f"Entity tracking (Prakash et al. 2024) on models trained in-repo; {len(seeds)} analysis seeds; "
+        f"Entity tracking (Prakash et al. 2024) on models trained in-repo; {len(seeds)} seeds (each trains "
+        "its own base model and fine-tunes, then analyses them"
+        + "".join(
+            f"; seed {r['seed']} skipped: its base model reached only {r['accuracies']['base']:.2f}" for r in skipped
+        )
+        + "); "
         f"{seconds / 60:.1f} min on this machine. Paper numbers are LLaMA-7B / Goat-7B / FLoat-7B."
     )
     return write_report(
         out,
         "Entity tracking: fine-tuning enhances existing mechanisms",
         intro,
-        findings(accuracies, seeds),
-        figures(out, accuracies, seeds),
+        findings(seeds),
+        figures(out, seeds),
         numbers,
     )

@@ -1,8 +1,15 @@
-"""`jaxinterp mech entity-tracking`: train (or reuse) the models, analyse them over several seeds, report.
+"""`jaxinterp mech entity-tracking`: per seed, train (or reuse) the models and analyse them; then report.
 
-Writes `<out>/models/{base,arithmetic,positional}/` (HF checkpoint folders), `<out>/seed_<k>.json` after
-each analysis seed (a rerun skips finished seeds, so an interrupted study loses at most one seed), and
-`<out>/index.html` + `numbers.json` + figures.
+A seed is a whole replicate: the base model is trained from that seed's initialisation and data, its
+fine-tunes continue from it, and the analyses draw their prompts from it, so the spread the report gives
+covers training as well as analysis. Training `boxes` is not reliable across seeds (3 boxes, 2000 steps:
+seeds 0, 1, 2 reached 0.93, 1.00 and 0.37), and a circuit study of a model at chance is meaningless, so
+a seed whose base model scores below `min_base_accuracy` is recorded as skipped (the report lists it
+with its accuracy) and the study moves on to the next seed, until `replicates` seeds are analysed or
+`max_seeds` have been tried. Writes `<out>/models/seed_<k>/{base,arithmetic,positional}/` (HF
+checkpoint folders), `<out>/seed_<k>.json` after each seed (a rerun skips finished seeds and reuses
+trained models, so an interrupted study loses at most the model being trained), and `<out>/index.html` +
+`numbers.json` + figures.
 """
 
 from __future__ import annotations
@@ -12,10 +19,11 @@ import json
 import time
 from pathlib import Path
 
+from jaxinterp.errors import InputError
 from jaxinterp.mech.circuits.nodes import Circuit
 from jaxinterp.mech.entity_tracking import report
 from jaxinterp.mech.entity_tracking.analysis import AnalysisSizes, DiscoverySettings, accuracy, analyse_seed
-from jaxinterp.mech.entity_tracking.models import ModelRecipe, train_models
+from jaxinterp.mech.entity_tracking.models import ModelRecipe, train_base, train_models
 from jaxinterp.mech.tasks import boxes_counterfactuals as cf
 from jaxinterp.mech.tasks import get_task
 
@@ -25,49 +33,67 @@ class StudyConfig:
     recipe: ModelRecipe = ModelRecipe()
     sizes: AnalysisSizes = AnalysisSizes()
     settings: DiscoverySettings = DiscoverySettings()
-    seeds: tuple[int, ...] = (0, 1, 2)
+    replicates: int = 3  # seeds to analyse; seed k replaces `recipe.seed`
+    min_base_accuracy: float = 0.8  # "solves the task well"; below it a seed is skipped
+    max_seeds: int = 6  # seeds 0 .. max_seeds - 1 may be tried
 
     @classmethod
     def smoke(cls) -> StudyConfig:
         """Every step on a barely trained 2-layer model with few prompts: for tests, not for findings."""
         recipe = ModelRecipe(size="tiny", base_steps=30, finetune_steps=10)
         sizes = AnalysisSizes(path_patching=16, evaluation=32, mean=32, dcm=64, random_draws=2)
-        return cls(recipe, sizes, DiscoverySettings(min_effect=0.0), seeds=(0,))
+        return cls(recipe, sizes, DiscoverySettings(min_effect=0.0), replicates=1, min_base_accuracy=0.0)
 
 
 def _load_seed(path: Path) -> dict | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return {**data, "circuit": Circuit.from_json(data["circuit"])}
+    return data if data.get("skipped") else {**data, "circuit": Circuit.from_json(data["circuit"])}
 
 
 def _save_seed(path: Path, result: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**result, "circuit": result["circuit"].to_json()}))
+    circuit = {} if result.get("skipped") else {"circuit": result["circuit"].to_json()}
+    tmp.write_text(json.dumps({**result, **circuit}))
     tmp.replace(path)
 
 
 def run_study(cfg: StudyConfig, out: str | Path, show_progress: bool = True) -> Path:
     start, out = time.time(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    models = train_models(cfg.recipe, out / "models", show_progress)
     task = get_task("boxes", **cfg.recipe.settings("boxes"))
     evaluation = cf.sample(task, 99_999, cfg.sizes.evaluation)
-    accuracies = {name: accuracy(model, evaluation) for name, model in models.items()}
-    finetuned = {k: v for k, v in models.items() if k != "base"}
-    seeds = []
-    for seed in cfg.seeds:
+    seeds, skipped = [], []
+    for seed in range(cfg.max_seeds):
+        if len(seeds) == cfg.replicates:
+            break
         path = out / f"seed_{seed}.json"
         result = _load_seed(path)
         if result is None:
-            result = analyse_seed(models["base"], finetuned, task, seed, cfg.sizes, cfg.settings)
+            recipe, folder = dataclasses.replace(cfg.recipe, seed=seed), out / "models" / f"seed_{seed}"
+            base_accuracy = accuracy(train_base(recipe, folder, show_progress), evaluation)
+            if base_accuracy < cfg.min_base_accuracy:
+                result = {"seed": seed, "skipped": True, "accuracies": {"base": base_accuracy}}
+            else:
+                models = train_models(recipe, folder, show_progress)
+                finetuned = {k: v for k, v in models.items() if k != "base"}
+                result = analyse_seed(models["base"], finetuned, task, seed, cfg.sizes, cfg.settings)
+                result["accuracies"] = {name: accuracy(model, evaluation) for name, model in models.items()}
             _save_seed(path, result)
-        seeds.append(result)
-        if show_progress:
+        (skipped if result.get("skipped") else seeds).append(result)
+        if show_progress and result.get("skipped"):
+            base_accuracy = result["accuracies"]["base"]
+            print(f"seed {seed}: base model accuracy {base_accuracy:.3f} < {cfg.min_base_accuracy}, skipped")
+        elif show_progress:
             faith = result["faithfulness"]["base"]["faithfulness"]
             print(
                 f"seed {seed}: circuit {result['nodes']} nodes, faithfulness {faith:.3f} ({time.time() - start:.0f} s)"
             )
+    if not seeds:
+        raise InputError(
+            f"no base model reached accuracy {cfg.min_base_accuracy} in {cfg.max_seeds} seeds; "
+            "train longer (--base-steps) or lower the bar"
+        )
     settings = {"config": dataclasses.asdict(cfg)}
-    return report.write(out, accuracies, seeds, settings, time.time() - start)
+    return report.write(out, seeds, settings, time.time() - start, skipped)
