@@ -20,12 +20,11 @@ CPU; on a GPU at least 2x faster per iteration.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -47,7 +46,7 @@ from jaxinterp.mesh import models_mesh, models_sharding, shard_models
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _torch_official import busy_cpu_seconds, peak_rss_mb  # noqa: E402  (stdlib-only helper shared with the runner)
+import _common as common  # noqa: E402  (shared bench helpers)
 
 OFFICIAL_RUNNER = HERE / "_torch_official.py"
 
@@ -72,58 +71,6 @@ def parse_scales(text: str | None, num_scales: int) -> list[int]:
     return sorted(out)
 
 
-def device_info() -> dict:
-    dev = jax.devices()[0]
-    info = {
-        "platform": dev.platform,
-        "device_kind": getattr(dev, "device_kind", ""),
-        "str": str(dev),
-        "count": jax.device_count(),
-    }
-    slug = dev.platform if dev.platform == "cpu" else f"{dev.platform}-{info['device_kind']}"
-    info["slug"] = re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")
-    return info
-
-
-def device_peak_bytes() -> int | None:
-    try:
-        stats = jax.devices()[0].memory_stats()
-    except Exception:  # noqa: BLE001  (CPU backends may not implement it)
-        return None
-    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
-
-
-def host_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def versions() -> dict:
-    import flax
-    import jaxlib
-    import optax
-
-    return {
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "numpy": np.__version__,
-    }
-
-
 # ------------------------------------------------------------------------------------------- JAX side
 def frozen_record(cfg: SinGANConfig, spec: singan_train.ScaleSpec, key) -> dict:
     """A stand-in for a finished scale: fresh generator weights, z_opt and noise_amp of the right shape
@@ -138,37 +85,10 @@ def default_chunk(cfg: SinGANConfig) -> int:
     return singan_train.iterations_per_call(cfg)
 
 
-@dataclasses.dataclass
-class Quiet:
-    """This machine may be shared: wait for the other processes to go quiet before timing, and time
-    again (keeping the least disturbed attempt) when they used more than `max_foreign` cores."""
-
-    max_foreign: float = 0.25
-    retries: int = 1
-    max_wait_s: float = 30.0
-
-    def foreign_now(self, window_s: float = 1.0) -> float | None:
-        busy0, cpu0 = busy_cpu_seconds(), time.process_time()
-        time.sleep(window_s)
-        busy1, cpu1 = busy_cpu_seconds(), time.process_time()
-        if busy0 is None or busy1 is None:
-            return None
-        return max(0.0, (busy1 - busy0) - (cpu1 - cpu0)) / window_s
-
-    def wait(self) -> float:
-        """Seconds waited (at most max_wait_s) until others use <= max_foreign cores."""
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < self.max_wait_s:
-            foreign = self.foreign_now()
-            if foreign is None or foreign <= self.max_foreign:
-                break
-        return time.perf_counter() - t0
-
-
 class JaxBench:
     """Times jaxinterp's per-scale training program, scale by scale."""
 
-    def __init__(self, cfg: SinGANConfig, reals: list, shapes, scale_factor: float, seed: int, quiet: Quiet):
+    def __init__(self, cfg: SinGANConfig, reals: list, shapes, scale_factor: float, seed: int, quiet: common.Quiet):
         self.cfg, self.reals, self.shapes, self.scale_factor = cfg, reals, tuple(shapes), scale_factor
         self.quiet = quiet
         self.mesh = models_mesh(1)
@@ -213,28 +133,23 @@ class JaxBench:
             jax.block_until_ready((state, metrics))
         calls = max(1, math.ceil(iters / chunk))
 
-        def measure(state):
+        def measure() -> dict:
+            nonlocal state, metrics  # every attempt goes on training from where the last one stopped
             per_call = []
-            busy0, cpu0 = busy_cpu_seconds(), time.process_time()
+            before = common.cpu_now()
             for _ in range(calls):
                 t = time.perf_counter()
                 state, metrics = compiled(state, data, frozen, model_keys)
                 jax.block_until_ready((state, metrics))
                 per_call.append(time.perf_counter() - t)
-            busy1, cpu1 = busy_cpu_seconds(), time.process_time()
-            foreign = None
-            if busy0 is not None and busy1 is not None:
-                foreign = max(0.0, (busy1 - busy0) - (cpu1 - cpu0)) / sum(per_call)
-            return state, metrics, per_call, cpu1 - cpu0, foreign
+            after = common.cpu_now()
+            return {
+                "per_call": per_call,
+                "cpu_s": after[1] - before[1],
+                "foreign_cores": common.foreign_cores(before, after, sum(per_call)),
+            }
 
-        attempts = []
-        for _ in range(1 + self.quiet.retries):
-            waited = self.quiet.wait()
-            state, metrics, per_call, cpu_s, foreign = measure(state)
-            attempts.append({"per_call": per_call, "cpu_s": cpu_s, "foreign_cores": foreign, "waited_s": waited})
-            if foreign is None or foreign <= self.quiet.max_foreign:
-                break
-        best = min(attempts, key=lambda a: a["foreign_cores"] or 0.0)
+        best, attempts = self.quiet.best_of(measure)
         per_call, cpu_s = best["per_call"], best["cpu_s"]
         finite = bool(all(np.isfinite(np.asarray(v)).all() for v in metrics.values()))
         per_iter = np.asarray(per_call) / chunk
@@ -254,7 +169,7 @@ class JaxBench:
             "foreign_cores": best["foreign_cores"],
             "attempts": len(attempts),
             "foreign_cores_per_attempt": [a["foreign_cores"] for a in attempts],
-            "peak_rss_mb_so_far": peak_rss_mb(),
+            "peak_rss_mb_so_far": common.peak_rss_mb(),
         }
 
     def time_pyramid(self, n: int, reps: int = 5) -> float:
@@ -316,25 +231,6 @@ def run_official(
         tail = log.read_text()[-2000:]
         return {"error": f"official runner exited {proc.returncode}", "log_tail": tail}
     return json.loads(out.read_text())
-
-
-def official_status(args) -> tuple[bool, str]:
-    if args.official_path is None:
-        return False, "no --official-path given: JAX only"
-    if not (Path(args.official_path) / "SinGAN" / "training.py").is_file():
-        return False, f"{args.official_path} has no SinGAN/training.py: JAX only"
-    try:
-        probe = subprocess.run(
-            [sys.executable, "-c", "import torch; print(torch.__version__)"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        return False, "importing torch timed out: JAX only"
-    if probe.returncode != 0:
-        return False, "PyTorch is not installed: JAX only"
-    return True, probe.stdout.strip()
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -402,9 +298,7 @@ def markdown_table(result: dict) -> str:
         )
     else:
         notes.append(f"official: {result.get('official_status', 'not run')}")
-    if result.get("load_warning"):
-        notes.append(result["load_warning"])
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    return common.markdown_report(lines, notes, result.get("load_warning"))
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -445,27 +339,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="recompute",
         help="how the torch>=1.5 G-step bug is worked around (see bench/_torch_official.py)",
     )
-    p.add_argument(
-        "--official-device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="auto: cuda when JAX runs on a GPU, else cpu",
-    )
-    p.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: usable cores)")
+    common.add_official_device_args(p)
     p.add_argument(
         "--breakdown-scales",
         default="",
         help="scales to split into critic-step / generator-step / frozen-pyramid costs "
         "(extra runs with 6 D or 6 G steps; both sides)",
     )
-    p.add_argument(
-        "--max-foreign",
-        type=float,
-        default=0.25,
-        help="on a shared machine: CPU cores other processes may use during a measurement before it is retried",
+    common.Quiet.add_args(
+        p, "on a shared machine: CPU cores other processes may use during a measurement before it is retried"
     )
-    p.add_argument("--retries", type=int, default=1, help="extra attempts for a disturbed measurement")
-    p.add_argument("--wait-quiet", type=float, default=30.0, help="seconds to wait for a quiet machine per attempt")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder for singan-<device>.json")
     p.add_argument("--tag", default="", help="suffix for the JSON file name")
     return p
@@ -474,12 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = PRESETS[args.preset]
-    dev = device_info()
-    host = host_info()
-    if args.torch_threads is None:
-        args.torch_threads = host["cores_usable"]
-    if args.official_device == "auto":
-        args.official_device = "cpu" if dev["platform"] == "cpu" else "cuda"
+    dev = common.device_info()
+    host = common.host_info()
+    common.resolve_official_args(args, dev, host)
 
     image = load_rgb(args.image)
     geometry = singan_train.geometry_for(cfg, image.shape[:2])
@@ -492,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    has_official, official_note = official_status(args)
+    has_official, official_note = common.official_status(args.official_path, "SinGAN/training.py")
     if not has_official:
         print(f"official: {official_note}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="singan_bench_"))
@@ -500,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     # The exact pixels the JAX side loaded (uint8 round trip is lossless for 8-bit inputs).
     np.save(image_npy, unit_to_uint8(image))
 
-    quiet = Quiet(args.max_foreign, args.retries, args.wait_quiet)
+    quiet = common.Quiet.from_args(args)
     bench = JaxBench(cfg, reals, geometry.shapes, geometry.scale_factor, args.seed, quiet)
     chunk = max(1, min(args.chunk or default_chunk(cfg), args.iters))
     if args.warmup_chunks is None:
@@ -556,12 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             }
 
         load_after = os.getloadavg()
-        load_warning = None
-        if max(load_before[0], load_after[0]) > host["cores_usable"] + 0.5:
-            load_warning = (
-                f"machine was busy (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
-                f"{host['cores_usable']} cores): absolute times are inflated; compare ratios"
-            )
+        load_warning = common.load_note(load_before, load_after, host["cores_usable"], "compare ratios")
         result = {
             "benchmark": "singan-train-speed",
             "complete": final,
@@ -570,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
             "device": dev,
             "host": host,
-            "versions": versions(),
+            "versions": common.versions("optax"),
             "config": {
                 "preset": args.preset,
                 "image": args.image,
@@ -597,7 +472,11 @@ def main(argv: list[str] | None = None) -> int:
             "load_avg_before": load_before,
             "load_avg_after": load_after,
             "load_warning": load_warning,
-            "jax": {"scales": jax_rows, "peak_rss_mb": peak_rss_mb(), "device_peak_bytes": device_peak_bytes()},
+            "jax": {
+                "scales": jax_rows,
+                "peak_rss_mb": common.peak_rss_mb(),
+                "device_peak_bytes": common.device_peak_bytes(),
+            },
             "official_status": "measured" if off_rows else official_note,
             "official": (official | {"scales": off_rows}) if official else None,
             "projection": projection,
@@ -606,9 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         if official and off_rows and official.get("shapes") != result["geometry"]["shapes"]:
             result["shape_mismatch"] = {"jax": result["geometry"]["shapes"], "official": official.get("shapes")}
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"singan-{dev['slug']}{('-' + args.tag) if args.tag else ''}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        path = common.write_json(args.out, f"singan-{dev['slug']}{('-' + args.tag) if args.tag else ''}.json", result)
         return result, path
 
     for n in scales:
@@ -620,20 +497,11 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         if has_official:  # interleaved, so that both sides see the same machine load
-            tries = []
-            for _ in range(1 + quiet.retries):
-                waited = quiet.wait()
-                res = run_official(args, image_npy, [n], workdir)
-                if "error" in res:
-                    break
-                res["scales"][0]["waited_s"] = waited
-                tries.append(res)
-                foreign = res["scales"][0].get("foreign_cores")
-                if foreign is None or foreign <= quiet.max_foreign:
-                    break
+            res, tries = quiet.best_of(
+                functools.partial(run_official, args, image_npy, [n], workdir),
+                row=lambda r: r["scales"][0],
+            )
             if tries:
-                res = min(tries, key=lambda r: r["scales"][0].get("foreign_cores") or 0.0)
-                res["scales"][0]["attempts"] = len(tries)
                 res["scales"][0]["foreign_cores_per_attempt"] = [r["scales"][0].get("foreign_cores") for r in tries]
             if "error" in res:
                 print(f"official scale {n} failed: {res['error']}\n{res['log_tail']}", flush=True)

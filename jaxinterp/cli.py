@@ -17,6 +17,7 @@ from jaxinterp import __version__
 def build_parser() -> argparse.ArgumentParser:
     from jaxinterp import quickstart
     from jaxinterp.agent.find import cli as find_cli
+    from jaxinterp.gen.asapnet import cli as asapnet_cli
     from jaxinterp.gen.singan import cli as singan_cli
     from jaxinterp.mech import cli as mech_cli
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     quickstart.add_parser(sub)
     singan_cli.add_parser(sub)
+    asapnet_cli.add_parser(sub)
     mech_cli.add_parser(sub)
     find_cli.add_parser(sub)
     return parser
