@@ -5,6 +5,9 @@
 * `sifid` (sifid.py, inception.py): SinGAN's single-image FID on early InceptionV3 feature maps;
   needs a local weights file (nothing is downloaded).
 * `diversity` (diversity.py): SinGAN's mean per-pixel std across samples over the real image's std.
+* Audio (audio.py, for Catch-A-Waveform): multi-resolution STFT distance (CAW's reconstruction loss),
+  log-spectral distance, SNR, `audio_quality` (band statistics of a clip against generations of any
+  length) and `audio_diversity`.
 
 `evaluate` runs all that apply and returns one flat dict, ready for a JSON report.
 """
@@ -15,6 +18,13 @@ import os
 
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from jaxinterp.gen.metrics.audio import (
+    audio_diversity,
+    audio_quality,
+    log_spectral_distance,
+    multi_resolution_stft_distance,
+    snr,
+)
 from jaxinterp.gen.metrics.diversity import diversity
 from jaxinterp.gen.metrics.inception import InceptionFeatures, inception_features, load_inception_variables
 from jaxinterp.gen.metrics.sifid import frechet_distance, gaussian_stats, sifid
@@ -22,6 +32,8 @@ from jaxinterp.gen.metrics.swd import laplacian_pyramid, sliced_wasserstein
 
 __all__ = [
     "InceptionFeatures",
+    "audio_diversity",
+    "audio_quality",
     "diversity",
     "evaluate",
     "frechet_distance",
@@ -29,8 +41,11 @@ __all__ = [
     "inception_features",
     "laplacian_pyramid",
     "load_inception_variables",
+    "log_spectral_distance",
+    "multi_resolution_stft_distance",
     "sifid",
     "sliced_wasserstein",
+    "snr",
 ]
 
 
