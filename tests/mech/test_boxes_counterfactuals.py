@@ -25,6 +25,8 @@ def test_role_positions_point_at_the_query_label_and_its_context_occurrence():
         assert words[pos["query_label"]] == words[pos["prev_query_label"]]
         assert words[pos["last"]] == "the" and words[pos["last"] - 1] == "contains"
         assert VOCAB[ex.answers[i]] == words[int(cf.object_position(q))]
+        assert [words[pos[r]] for r in ("queried_is", "queried_in", "queried_box")] == ["is", "in", "box"]
+        assert pos["queried_box"] + 1 == pos["prev_query_label"]
         assert sum(w == words[pos["query_label"]] for w in words) == 2  # labels are distinct
 
 

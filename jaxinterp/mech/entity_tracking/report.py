@@ -27,6 +27,9 @@ SHORT = {
     "structure_reader": "SR",
     "label_matcher": "LM",
     "object_reader": "OR",
+    "segment_is": "S-is",
+    "segment_in": "S-in",
+    "segment_box": "S-Box",
 }
 FAITHFULNESS_BAR = 0.9
 RANDOM_BAR = 0.15

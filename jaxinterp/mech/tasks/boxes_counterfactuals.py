@@ -4,7 +4,9 @@ Positions (all prompts of a task have one length L = 1 + 7 * boxes + 4): box i's
 its label at 6 + 7i (the paper's `range(6, 49, 7)` for 7 boxes); the query label at L - 3; the last token
 at L - 1. `ROLES` names the positions the circuit lives at: "last", "query_label",
 "prev_query_label" (the context occurrence of the queried label, 6 + 7q) and, ours, "queried_object" (the
-queried box's object, 2 + 7q; our small models read the answer there, see `circuits.discovery`).
+queried box's object, 2 + 7q; our small models read the answer there, see `circuits.discovery`) and the
+queried segment's tokens between object and label, "queried_is", "queried_in", "queried_box" (3 + 7q,
+4 + 7q, 5 + 7q; some of our models read the object from its segment's "in" token).
 
 Datasets (every sampler is a pure function of (seed, n)):
   * `sample`: prompts, answers and per-prompt positions (evaluation, faithfulness, CMAP).
@@ -36,7 +38,8 @@ from jaxtyping import Int
 from jaxinterp.mech.tasks.base import encode, rng
 from jaxinterp.mech.tasks.boxes import LABELS, OBJECTS, BoxesTask
 
-ROLES = ("last", "query_label", "prev_query_label", "queried_object")
+ROLES = ("last", "query_label", "prev_query_label", "queried_object", "queried_is", "queried_in", "queried_box")
+SEGMENT_ROLES = {"queried_is": 1, "queried_in": 2, "queried_box": 3}  # offset from the queried object
 DESIDERATA = ("object", "label", "position")
 
 
@@ -61,6 +64,7 @@ def role_positions(task: BoxesTask, query_index: Int[np.ndarray, " n"]) -> dict[
         "query_label": np.full(n, length - 3, np.int32),
         "prev_query_label": label_position(query_index).astype(np.int32),
         "queried_object": object_position(query_index).astype(np.int32),
+        **{role: (object_position(query_index) + k).astype(np.int32) for role, k in SEGMENT_ROLES.items()},
     }
 
 
