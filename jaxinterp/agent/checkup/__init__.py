@@ -1,0 +1,12 @@
+"""A vision check-up for language models (Sharma, Rott Shaham et al., CVPR 2024), runnable offline.
+
+Language models never see pixels here, yet they can draw: asked for "a bicycle", a model writes a matplotlib
+program whose image shows one. This package measures that and uses it:
+
+- `concepts`: the three concept groups (shapes, objects, scenes) as data;
+- `drawer`: an offline drawer that writes real matplotlib programs from templates (randomised parameters),
+  standing in for the model so everything runs with no API;
+- `render`: runs drawing programs in `jaxinterp.agent.sandbox` (time / memory / file limits, no network);
+
+Run it with `jaxinterp checkup generate|correct|pretrain`.
+"""
