@@ -6,19 +6,19 @@
     <run>/samples/         what training writes at the end (random samples, reconstruction)
 
 In-scale progress checkpoints live in `<out>/progress/` of the training call (see `train.py`).
-A finished scale is never rewritten by `--resume`; `load_trained` is all the applications need.
+A finished scale is never rewritten by `--resume`; `load_trained` is all the applications need. The
+layout and the checks are the shared `gen/pyramid_store.py`; this module adds SinGAN's geometry.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
-from jaxinterp.checkpoint import load_tree, save_tree
 from jaxinterp.errors import InputError
+from jaxinterp.gen import pyramid_store
 from jaxinterp.gen.pyramid import PyramidGeometry
 from jaxinterp.gen.singan.config import SinGANConfig
 
@@ -56,69 +56,30 @@ def geometry_from_json(data: dict) -> PyramidGeometry:
 
 
 def write_run_json(run_dir: Path, config: SinGANConfig, geometry: PyramidGeometry, image_path: str) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "model": "singan",
-        "config": dataclasses.asdict(config),
-        "geometry": geometry_to_json(geometry),
-        "image": str(image_path),
-    }
-    (run_dir / "run.json").write_text(json.dumps(payload, indent=2))
+    pyramid_store.write_run_json(run_dir, "singan", config, geometry_to_json(geometry), {"image": str(image_path)})
 
 
 def read_run_json(run_dir: Path) -> tuple[SinGANConfig, PyramidGeometry, str]:
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        raise InputError(f"{run_dir} is not a SinGAN run (no run.json); train one with `jaxinterp singan train`")
+    config, data = pyramid_store.read_run_json(run_dir, "singan", SinGANConfig, "jaxinterp singan train")
     try:
-        data = json.loads(path.read_text())
-        if data.get("model") != "singan":
-            raise InputError(f"{run_dir} holds a {data.get('model')!r} run, not a SinGAN one")
-        known = {f.name for f in dataclasses.fields(SinGANConfig)}
-        config = SinGANConfig(**{k: v for k, v in data["config"].items() if k in known})
         return config, geometry_from_json(data["geometry"]), data["image"]
     except (KeyError, TypeError, ValueError) as err:
-        if isinstance(err, InputError):
-            raise
-        raise InputError(f"{path} is corrupt: {err}") from None
+        raise InputError(f"{Path(run_dir) / 'run.json'} is corrupt: {err}") from None
 
 
 def check_same_config(run_dir: Path, config: SinGANConfig, geometry: PyramidGeometry) -> None:
     """Raises InputError if the run in `run_dir` was made with another config or image geometry."""
     saved_config, saved_geometry, _ = read_run_json(run_dir)
-    diffs = [
-        f"{f.name}={getattr(saved_config, f.name)!r} (now {getattr(config, f.name)!r})"
-        for f in dataclasses.fields(SinGANConfig)
-        if f.name not in _ENGINEERING_FIELDS and getattr(saved_config, f.name) != getattr(config, f.name)
-    ]
+    diffs = pyramid_store.config_diffs(saved_config, config, _ENGINEERING_FIELDS)
     if saved_geometry.shapes != geometry.shapes:
         diffs.append(f"pyramid {saved_geometry.shapes} (now {geometry.shapes})")
-    if diffs:
-        raise InputError(f"checkpoint in {run_dir} is from another config: " + "; ".join(diffs))
+    pyramid_store.refuse_diffs(run_dir, diffs)
 
 
-def scale_dir(run_dir: Path, scale: int) -> Path:
-    return Path(run_dir) / "scales" / f"{scale:02d}"
-
-
-def finished_scales(run_dir: Path) -> int:
-    """How many scales (0, 1, ...) are finished and saved."""
-    # Orbax renames a checkpoint folder into place only once it is complete.
-    n = 0
-    while scale_dir(run_dir, n).is_dir():
-        n += 1
-    return n
-
-
-def save_scale(run_dir: Path, scale: int, record: dict) -> None:
-    save_tree(scale_dir(run_dir, scale), record)
-
-
-def load_scale(run_dir: Path, scale: int) -> dict:
-    try:
-        return load_tree(scale_dir(run_dir, scale))
-    except (OSError, ValueError, FileNotFoundError) as err:
-        raise InputError(f"cannot read scale {scale} of {run_dir}: {err}") from None
+scale_dir = pyramid_store.scale_dir
+finished_scales = pyramid_store.finished_scales
+save_scale = pyramid_store.save_scale
+load_scale = pyramid_store.load_scale
 
 
 def load_trained(run_dir: str | Path, require_complete: bool = True) -> TrainedSinGAN:

@@ -27,14 +27,14 @@ Decisions, where the paper and the official code leave a choice:
 
 Checkpoints: every finished scale goes to `<run>/scales/NN` (never retrained by `--resume`); inside a
 scale the state is saved to `<out>/progress/` every `checkpoint_every` iterations and on Ctrl-C.
+The per-scale loop, the compiled programs, checkpoints, resume and the non-finite-loss stop are the
+shared `gen/pyramid_train.py`; this module is SinGAN's `Recipe` for it (state, scale data, iteration).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -42,20 +42,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jaxinterp.checkpoint import StepCheckpoints
 from jaxinterp.data.images import load_rgb, save_png
-from jaxinterp.errors import InputError, NonFiniteLossError
+from jaxinterp.errors import InputError
+from jaxinterp.gen import pyramid_train
 from jaxinterp.gen.gan_losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid, singan_geometry
+from jaxinterp.gen.pyramid_train import Member, stack, unstack
 from jaxinterp.gen.singan import store
 from jaxinterp.gen.singan.config import SinGANConfig
 from jaxinterp.gen.singan.model import Critic, Generator
 from jaxinterp.gen.singan.sampling import draw_noise, pad_hw, random_prev
-from jaxinterp.mesh import MODELS_AXIS, models_mesh, models_sharding, shard_models
 
 METRIC_NAMES = ("d_loss", "gp", "g_adv", "rec_loss")
 
@@ -231,81 +230,58 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
     return new_state, dict(zip(METRIC_NAMES, (d_loss, gp, g_adv, rec_loss), strict=True))
 
 
-def iterations_per_call(cfg: SinGANConfig) -> int:
-    """How many iterations one compiled call runs: `cfg.iters_per_call` in a `lax.scan` on GPU/TPU,
-    one on CPU, where XLA runs convolutions inside loops ~6-10x slower (measured on JAX 0.10, see
-    bench/README.md); there a Python loop of calls costs < 1 ms per iteration."""
-    return 1 if jax.default_backend() == "cpu" else cfg.iters_per_call
-
-
-@functools.lru_cache(maxsize=64)
-def compiled_chunk(cfg: SinGANConfig, spec: ScaleSpec, length: int, mesh) -> Callable:
-    """The program that trains one scale for `length` iterations, for a stack of models.
-
-    Every leaf has a leading `models` axis, sharded over `mesh`; each device runs its own models
-    (`shard_map`), a single one without `vmap` (so no grouped convolutions), several with it.
-    """
-
-    def one_model(state, data, frozen, model_key):
-        if length == 1:
-            state, metrics = iteration(cfg, spec, state, data, frozen, model_key)
-            return state, jax.tree_util.tree_map(lambda m: m[None], metrics)
-
-        def body(carry, _):
-            return iteration(cfg, spec, carry, data, frozen, model_key)
-
-        return jax.lax.scan(body, state, None, length=length)
-
-    def local_models(state, data, frozen, model_keys):
-        if model_keys.shape[0] == 1:
-            squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
-            out = one_model(squeeze(state), squeeze(data), squeeze(frozen), model_keys[0])
-            return jax.tree_util.tree_map(lambda x: x[None], out)
-        return jax.vmap(one_model)(state, data, frozen, model_keys)
-
-    if mesh.size == 1:
-        # shard_map on one device made the CPU program ~20x slower (JAX 0.10): plain jit instead.
-        # Outputs keep the inputs' sharding, so the next call hits the same compiled program.
-        return jax.jit(local_models, out_shardings=models_sharding(mesh))
-    spec_models = PartitionSpec(MODELS_AXIS)
-    return jax.jit(jax.shard_map(local_models, mesh=mesh, in_specs=spec_models, out_specs=spec_models, check_vma=False))
-
-
-@functools.lru_cache(maxsize=64)
-def compiled_scale_data(cfg: SinGANConfig, spec: ScaleSpec, sharding) -> Callable:
-    """scale_data for a stack of models: (reals, frozen, keys[, centres]) -> data."""
-    return jax.jit(jax.vmap(functools.partial(scale_data, cfg, spec)), out_shardings=sharding)
-
-
-def stack(trees: Sequence) -> object:
-    return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
-
-
-def unstack(tree, count: int) -> list:
-    return [jax.tree_util.tree_map(lambda x, i=i: np.asarray(x[i]), tree) for i in range(count)]
-
-
 def frozen_view(record: dict) -> dict:
     """The part of a finished scale that later scales need (the critic is dropped)."""
     return {"g": record["g"], "z_opt": record["z_opt"], "noise_amp": record["noise_amp"]}
 
 
-def _unique_run_dirs(out: Path, images: Sequence[str]) -> list[Path]:
-    if len(images) == 1:
-        return [out]
-    dirs, seen = [], {}
-    for image in images:
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(str(image).removeprefix("builtin:")).stem) or "image"
-        seen[stem] = seen.get(stem, 0) + 1
-        dirs.append(out / (stem if seen[stem] == 1 else f"{stem}_{seen[stem]}"))
-    return dirs
+@dataclasses.dataclass(frozen=True)
+class SinGANRecipe:
+    """SinGAN for the shared pyramid trainer (`pyramid_train.Recipe`)."""
+
+    cfg: SinGANConfig
+    metric_names = METRIC_NAMES
+
+    @property
+    def niter(self) -> int:
+        return self.cfg.niter
+
+    def warm_start(self, scale: int) -> bool:
+        """Weights of G_n and D_n start from G_{n-1}, D_{n-1} when their channel counts match (upstream)."""
+        return self.cfg.channels(scale) == self.cfg.channels(scale - 1)
+
+    def init_state(self, spec: ScaleSpec, key: jax.Array, warm: dict | None) -> dict:
+        return init_state(self.cfg, spec, key, warm)
+
+    def scale_data(self, spec: ScaleSpec, real, frozen: list[dict], key: jax.Array, *extras) -> dict:
+        return scale_data(self.cfg, spec, real, frozen, key, *extras)
+
+    def iteration(self, spec: ScaleSpec, state: dict, data: dict, frozen: list[dict], model_key):
+        return iteration(self.cfg, spec, state, data, frozen, model_key)
+
+    def record(self, spec: ScaleSpec, state: dict, data: dict, model_keys: np.ndarray) -> dict:
+        record = {"g": state["g"], "d": state["d"], "z_opt": data["z_opt"], "noise_amp": data["noise_amp"]}
+        if spec.scale == 0 and self.cfg.redraw_coarsest_rec_noise:
+            record["z_opt"] = np.stack([_last_redrawn_z(self.cfg, spec, mk) for mk in model_keys])
+        return record
+
+    def frozen_view(self, record: dict) -> dict:
+        return frozen_view(record)
 
 
-@dataclasses.dataclass
-class _Member:
-    run_dir: Path
-    reals: list  # per scale
-    index: int  # position in the user's list (seeds the model's randomness)
+def iterations_per_call(cfg: SinGANConfig) -> int:
+    return pyramid_train.iterations_per_call(cfg)
+
+
+def compiled_chunk(cfg: SinGANConfig, spec: ScaleSpec, length: int, mesh) -> Callable:
+    """The program that trains one scale for `length` iterations, for a stack of models (see
+    `pyramid_train.compiled_chunk`)."""
+    return pyramid_train.compiled_chunk(SinGANRecipe(cfg), spec, length, mesh)
+
+
+def compiled_scale_data(cfg: SinGANConfig, spec: ScaleSpec, sharding) -> Callable:
+    """scale_data for a stack of models: (reals, frozen, keys[, centres]) -> data."""
+    return pyramid_train.compiled_scale_data(SinGANRecipe(cfg), spec, sharding)
 
 
 def train(
@@ -342,7 +318,7 @@ def train(
     out = Path(out)
     loaded = [load_rgb(path) for path in images]
     geometries = [geometry_for(cfg, image.shape[:2]) for image in loaded]
-    run_dirs = _unique_run_dirs(out, images)
+    run_dirs = pyramid_train.unique_run_dirs(out, images)
     for run_dir, geometry, path in zip(run_dirs, geometries, images, strict=True):
         if (run_dir / "run.json").exists():
             if not resume:
@@ -350,123 +326,37 @@ def train(
             store.check_same_config(run_dir, cfg, geometry)
         store.write_run_json(run_dir, cfg, geometry, str(path))
 
-    groups: dict[tuple, list[_Member]] = {}
+    groups: dict[tuple, list[Member]] = {}
     for index, (run_dir, image, geometry) in enumerate(zip(run_dirs, loaded, geometries, strict=True)):
         reals = [np.asarray(r) for r in build_pyramid(image, geometry)]
         (run_dir / "reals").mkdir(parents=True, exist_ok=True)
         for n, real in enumerate(reals):
             np.save(run_dir / "reals" / f"{n:02d}.npy", real)
             save_png(run_dir / "reals" / f"{n:02d}.png", real)
-        groups.setdefault(geometry.shapes, []).append(_Member(run_dir, reals, index))
+        groups.setdefault(geometry.shapes, []).append(Member(run_dir, reals, index))
 
     total = sum(
         cfg.niter * (geometry.num_scales - min(store.finished_scales(m.run_dir) for m in members))
         for (members, geometry) in ((ms, geometries[ms[0].index]) for ms in groups.values())
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        task = progress.add_task("SinGAN", total=total)
+    recipe = SinGANRecipe(cfg)
+    with pyramid_train.progress_bar(total, "SinGAN", show_progress) as report:
         for group_index, members in enumerate(groups.values()):
-            _train_group(
-                cfg,
+            geometry = geometries[members[0].index]
+            pyramid_train.train_members(
+                recipe,
                 members,
-                geometries[members[0].index],
+                geometry.num_scales,
+                functools.partial(_spec, geometry),
                 out / "progress" / f"group{group_index}",
-                lambda n, it, done: progress.update(task, advance=done, description=f"scale {n}"),
+                report,
                 on_chunk,
             )
     return run_dirs
 
 
-def _train_group(cfg, members, geometry, progress_dir, report, on_chunk) -> None:
-    num_models = len(members)
-    start = min(store.finished_scales(m.run_dir) for m in members)
-    records = [stack([store.load_scale(m.run_dir, n) for m in members]) for n in range(start)]
-
-    for n in range(start, geometry.num_scales):
-        warm = n > 0 and cfg.channels(n) == cfg.channels(n - 1)
-        record = _train_scale(
-            cfg, members, geometry, n, records, progress_dir / f"scale{n:02d}", report, on_chunk, warm_start=warm
-        )
-        for m, member_record in zip(members, unstack(record, num_models), strict=True):
-            store.save_scale(m.run_dir, n, member_record)
-        StepCheckpoints(progress_dir / f"scale{n:02d}").delete_all()
-        records.append(record)
-
-
-def _train_scale(
-    cfg, members, geometry, n, records, checkpoint_dir, report, on_chunk, warm_start: bool, centres=None
-) -> dict:
-    """Trains scale n of every member (stacked on a `models` axis) on top of the frozen `records`
-    (scales 0..n-1); resumes from `checkpoint_dir`. Returns the finished scale's record (host arrays).
-
-    `centres` (models, k, 3): paint-to-image's colour quantisation of the scale's inputs (`quantize`).
-    """
-    num_models = len(members)
-    mesh = models_mesh(num_models)
-    sharding = models_sharding(mesh)
-    root = jax.random.PRNGKey(cfg.seed)
-    spec = ScaleSpec(n, geometry.shapes[: n + 1], geometry.scale_factor)
-    member_keys = [jax.random.fold_in(jax.random.fold_in(root, n), m.index) for m in members]
-    # Iteration i uses fold_in(model_key, i); set-up randomness comes from a separate branch.
-    model_keys = np.stack([np.asarray(jax.random.fold_in(k, 0)) for k in member_keys])
-    setup_keys = np.stack([np.asarray(jax.random.split(jax.random.fold_in(k, 1))) for k in member_keys])
-    frozen = shard_models([frozen_view(r) for r in records[:n]], mesh)
-    reals = shard_models(np.stack([m.reals[n] for m in members]), mesh)
-    data = compiled_scale_data(cfg, spec, sharding)(
-        reals, frozen, shard_models(setup_keys[:, 0], mesh), *([] if centres is None else [shard_models(centres, mesh)])
-    )
-    state = stack(
-        [
-            init_state(cfg, spec, setup_keys[i, 1], unstack(records[n - 1], num_models)[i] if warm_start else None)
-            for i in range(num_models)
-        ]
-    )
-    checkpoints = StepCheckpoints(checkpoint_dir)
-    it = 0
-    latest = checkpoints.latest_step()
-    if latest is not None:
-        restored = checkpoints.restore(latest, target={"state": state, "data": jax.device_get(data)})
-        state, data, it = restored["state"], restored["data"], latest
-    state, data, keys = shard_models((state, data, model_keys), mesh)
-    report(n, it, it)
-    try:
-        while it < cfg.niter:
-            length = min(cfg.iters_per_call, cfg.niter - it)
-            new_state, metrics = _run_iterations(cfg, spec, length, mesh, state, data, frozen, keys)
-            _check_finite(metrics, members, n, it, checkpoints)
-            state, it = new_state, it + length
-            _log_metrics(members, n, it, metrics)
-            report(n, it, length)
-            if it % cfg.checkpoint_every == 0 and it < cfg.niter:
-                checkpoints.save(it, {"state": state, "data": data})
-            if on_chunk is not None:
-                on_chunk(n, it)
-    except KeyboardInterrupt:
-        if it < cfg.niter and checkpoints.latest_step() != it:
-            checkpoints.save(it, {"state": state, "data": data})
-        raise
-    record = {
-        "g": state["g"],
-        "d": state["d"],
-        "z_opt": data["z_opt"],
-        "noise_amp": data["noise_amp"],
-    }
-    if n == 0 and cfg.redraw_coarsest_rec_noise:
-        record["z_opt"] = np.stack([_last_redrawn_z(cfg, spec, mk) for mk in model_keys])
-    return jax.device_get(record)
-
-
-def _run_iterations(cfg, spec, length, mesh, state, data, frozen, keys):
-    """`length` iterations as one compiled call, or (on CPU) as calls of one iteration each."""
-    per_call = min(iterations_per_call(cfg), length)
-    if length % per_call:
-        per_call = 1
-    history = []
-    for _ in range(length // per_call):
-        state, metrics = compiled_chunk(cfg, spec, per_call, mesh)(state, data, frozen, keys)
-        history.append(metrics)
-    return state, {k: np.concatenate([np.asarray(m[k]) for m in history], axis=1) for k in METRIC_NAMES}
+def _spec(geometry: PyramidGeometry, n: int) -> ScaleSpec:
+    return ScaleSpec(n, geometry.shapes[: n + 1], geometry.scale_factor)
 
 
 def _last_redrawn_z(cfg: SinGANConfig, spec: ScaleSpec, model_key) -> np.ndarray:
@@ -474,28 +364,6 @@ def _last_redrawn_z(cfg: SinGANConfig, spec: ScaleSpec, model_key) -> np.ndarray
     the key path mirrors `iteration`."""
     key = jax.random.fold_in(jnp.asarray(model_key), cfg.niter - 1)
     return np.asarray(draw_noise(jax.random.split(key, 3)[1], 0, 1, spec.hw)[0])
-
-
-def _check_finite(metrics: dict, members, scale: int, it: int, checkpoints: StepCheckpoints) -> None:
-    values = np.stack([np.asarray(metrics[k]) for k in METRIC_NAMES], axis=-1)  # models, iters, metrics
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return
-    model, step, metric = (int(i[0]) for i in np.nonzero(bad))
-    last = checkpoints.latest_step()
-    kept = f"iteration {last} of this scale in {checkpoints.directory}" if last else "the finished scales"
-    raise NonFiniteLossError(
-        f"non-finite {METRIC_NAMES[metric]} at scale {scale}, iteration {it + step} "
-        f"({members[model].run_dir}); training stopped, last good checkpoint: {kept}"
-    )
-
-
-def _log_metrics(members, scale: int, it: int, metrics: dict) -> None:
-    for i, m in enumerate(members):
-        row = {"scale": scale, "iteration": it}
-        row.update({k: float(np.mean(np.asarray(metrics[k])[i])) for k in METRIC_NAMES})
-        with open(m.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
 
 
 def train_paint_scale(model, scale: int, centres: np.ndarray, *, show_progress: bool = True) -> dict:
@@ -522,22 +390,19 @@ def train_paint_scale(model, scale: int, centres: np.ndarray, *, show_progress: 
         cached = load_tree(target / "scale")
         if np.array_equal(cached["centres"], centres):
             return cached
-    member = _Member(Path(model.run_dir), list(model.reals), 0)
+    member = Member(Path(model.run_dir), list(model.reals), 0)
     records = [stack([s]) for s in model.scales[:scale]]
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        task = progress.add_task(f"paint fine-tune, scale {scale}", total=model.config.niter)
-        record = _train_scale(
-            model.config,
+    with pyramid_train.progress_bar(model.config.niter, "paint fine-tune,", show_progress) as report:
+        record = pyramid_train.train_scale(
+            SinGANRecipe(model.config),
             [member],
-            model.geometry,
-            scale,
+            _spec(model.geometry, scale),
             records,
             target / "progress",
-            lambda n, it, done: progress.update(task, advance=done),
+            report,
             None,
             warm_start=False,
-            centres=centres[None],
+            extras=(centres[None],),
         )
     record = unstack(record, 1)[0] | {"centres": centres}
     save_tree(target / "scale", record)

@@ -1,0 +1,284 @@
+"""The coarse-to-fine trainer shared by the single-example GANs (SinGAN on images, Catch-A-Waveform on
+audio; IDC and BlendGAN are meant to plug in the same way).
+
+What is shared (one mechanism for every model):
+  * the per-scale loop: scale n trains on top of the frozen scales 0..n-1 and, when the recipe says so,
+    starts from scale n-1's weights (warm start);
+  * one jit-compiled program per scale that runs a whole iteration (`Recipe.iteration`), for a stack
+    of models with a leading `models` axis sharded over a device mesh (several inputs of the same
+    pyramid geometry train at once); on GPU/TPU `iters_per_call` iterations run in one `lax.scan`;
+  * the per-scale randomness: iteration i draws from fold_in(key(seed, scale, model), i), so any split
+    into calls, and any interrupt + resume, replays the same numbers;
+  * checkpoints: every finished scale goes to `<run>/scales/NN` (`pyramid_store`, never retrained by a
+    resume); inside a scale the state is saved to the progress folder every `checkpoint_every`
+    iterations and on Ctrl-C, and training resumes from there;
+  * a NaN/Inf loss stops training with `NonFiniteLossError` naming the model, scale, iteration and the
+    last good checkpoint; metrics go to `<run>/metrics.jsonl`.
+
+What a model supplies is a `Recipe` (a frozen, hashable dataclass holding its config; it keys the
+compiled programs): how to initialise a scale's state, what stays fixed while a scale trains
+(`scale_data`: the real input, reconstruction noise and input, noise amplitude, masks ...), one
+iteration as a pure function, and what a finished scale keeps. Nothing here depends on the number of
+spatial dimensions: a scale's `spec` is any hashable description the recipe understands (it must have
+a `.scale` index), and the real input of a scale may be any pytree (an image, a signal plus a mask).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+from jax.sharding import PartitionSpec
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from jaxinterp.checkpoint import StepCheckpoints
+from jaxinterp.errors import NonFiniteLossError
+from jaxinterp.gen import pyramid_store as store
+from jaxinterp.mesh import MODELS_AXIS, models_mesh, models_sharding, shard_models
+
+# report(scale, iteration, iterations just done): progress callback.
+Report = Callable[[int, int, int], None]
+
+
+class Recipe(Protocol):
+    """What a single-example pyramid GAN supplies to the shared trainer (see module docstring)."""
+
+    cfg: Any  # has iters_per_call, checkpoint_every, seed
+    metric_names: tuple[str, ...]
+
+    @property
+    def niter(self) -> int: ...  # iterations per scale
+
+    def warm_start(self, scale: int) -> bool: ...
+
+    def init_state(self, spec, key: jax.Array, warm: dict | None) -> dict: ...
+
+    def scale_data(self, spec, real, frozen: list[dict], key: jax.Array, *extras) -> dict: ...
+
+    def iteration(self, spec, state: dict, data: dict, frozen: list[dict], model_key) -> tuple[dict, dict]: ...
+
+    def record(self, spec, state: dict, data: dict, model_keys: np.ndarray) -> dict: ...
+
+    def frozen_view(self, record: dict) -> dict: ...
+
+
+def iterations_per_call(cfg) -> int:
+    """How many iterations one compiled call runs: `cfg.iters_per_call` in a `lax.scan` on GPU/TPU,
+    one on CPU, where XLA runs convolutions inside loops ~6-10x slower (measured on JAX 0.10, see
+    bench/README.md); there a Python loop of calls costs < 1 ms per iteration."""
+    return 1 if jax.default_backend() == "cpu" else cfg.iters_per_call
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_chunk(recipe: Recipe, spec, length: int, mesh) -> Callable:
+    """The program that trains one scale for `length` iterations, for a stack of models.
+
+    Every leaf has a leading `models` axis, sharded over `mesh`; each device runs its own models
+    (`shard_map`), a single one without `vmap` (so no grouped convolutions), several with it.
+    """
+
+    def one_model(state, data, frozen, model_key):
+        if length == 1:
+            state, metrics = recipe.iteration(spec, state, data, frozen, model_key)
+            return state, jax.tree_util.tree_map(lambda m: m[None], metrics)
+
+        def body(carry, _):
+            return recipe.iteration(spec, carry, data, frozen, model_key)
+
+        return jax.lax.scan(body, state, None, length=length)
+
+    def local_models(state, data, frozen, model_keys):
+        if model_keys.shape[0] == 1:
+            squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
+            out = one_model(squeeze(state), squeeze(data), squeeze(frozen), model_keys[0])
+            return jax.tree_util.tree_map(lambda x: x[None], out)
+        return jax.vmap(one_model)(state, data, frozen, model_keys)
+
+    if mesh.size == 1:
+        # shard_map on one device made the CPU program ~20x slower (JAX 0.10): plain jit instead.
+        # Outputs keep the inputs' sharding, so the next call hits the same compiled program.
+        return jax.jit(local_models, out_shardings=models_sharding(mesh))
+    spec_models = PartitionSpec(MODELS_AXIS)
+    return jax.jit(jax.shard_map(local_models, mesh=mesh, in_specs=spec_models, out_specs=spec_models, check_vma=False))
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_scale_data(recipe: Recipe, spec, sharding) -> Callable:
+    """`recipe.scale_data` for a stack of models: (reals, frozen, keys, *extras) -> data."""
+    return jax.jit(jax.vmap(functools.partial(recipe.scale_data, spec)), out_shardings=sharding)
+
+
+def stack(trees: Sequence) -> Any:
+    """Stacks pytrees of the same structure on a new leading (models) axis, as host arrays."""
+    return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+def unstack(tree, count: int) -> list:
+    return [jax.tree_util.tree_map(lambda x, i=i: np.asarray(x[i]), tree) for i in range(count)]
+
+
+@dataclasses.dataclass
+class Member:
+    """One model of a group that trains together: where it lives, its real input per scale, and its
+    position in the user's list (which seeds its randomness)."""
+
+    run_dir: Path
+    reals: list  # per scale; any pytree (image, signal, signal + mask)
+    index: int
+
+
+def unique_run_dirs(out: Path, inputs: Sequence[str]) -> list[Path]:
+    """`out` for one input; `out/<stem>` (deduplicated) for several."""
+    if len(inputs) == 1:
+        return [out]
+    dirs, seen = [], {}
+    for source in inputs:
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(str(source).removeprefix("builtin:")).stem) or "input"
+        seen[stem] = seen.get(stem, 0) + 1
+        dirs.append(out / (stem if seen[stem] == 1 else f"{stem}_{seen[stem]}"))
+    return dirs
+
+
+@contextmanager
+def progress_bar(total: int, label: str, show: bool) -> Iterator[Report]:
+    """A rich progress bar over all iterations of all scales; yields the `Report` callback."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show, transient=False) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n, it, done: progress.update(task, advance=done, description=f"{label} scale {n}")
+
+
+def train_members(
+    recipe: Recipe,
+    members: Sequence[Member],
+    num_scales: int,
+    spec_for: Callable[[int], Any],
+    progress_dir: Path,
+    report: Report,
+    on_chunk: Callable[[int, int], None] | None,
+) -> None:
+    """Trains the scales that are not finished yet for every member (one group of equal geometry),
+    saving each finished scale into the member's run folder."""
+    num_models = len(members)
+    start = min(store.finished_scales(m.run_dir) for m in members)
+    records = [stack([store.load_scale(m.run_dir, n) for m in members]) for n in range(start)]
+    for n in range(start, num_scales):
+        record = train_scale(
+            recipe,
+            members,
+            spec_for(n),
+            records,
+            progress_dir / f"scale{n:02d}",
+            report,
+            on_chunk,
+            warm_start=n > 0 and recipe.warm_start(n),
+        )
+        for m, member_record in zip(members, unstack(record, num_models), strict=True):
+            store.save_scale(m.run_dir, n, member_record)
+        StepCheckpoints(progress_dir / f"scale{n:02d}").delete_all()
+        records.append(record)
+
+
+def train_scale(
+    recipe: Recipe,
+    members: Sequence[Member],
+    spec,
+    records: list,
+    checkpoint_dir: Path,
+    report: Report,
+    on_chunk: Callable[[int, int], None] | None,
+    warm_start: bool,
+    extras: tuple = (),
+) -> dict:
+    """Trains scale `spec.scale` of every member (stacked on a `models` axis) on top of the frozen
+    `records` (scales 0..n-1, stacked); resumes from `checkpoint_dir`. Returns the finished scale's
+    record (host arrays, stacked).
+
+    `extras`: further stacked arrays passed to `recipe.scale_data` (e.g. SinGAN paint's colour centres).
+    """
+    n = spec.scale
+    cfg = recipe.cfg
+    num_models = len(members)
+    mesh = models_mesh(num_models)
+    sharding = models_sharding(mesh)
+    root = jax.random.PRNGKey(cfg.seed)
+    member_keys = [jax.random.fold_in(jax.random.fold_in(root, n), m.index) for m in members]
+    # Iteration i uses fold_in(model_key, i); set-up randomness comes from a separate branch.
+    model_keys = np.stack([np.asarray(jax.random.fold_in(k, 0)) for k in member_keys])
+    setup_keys = np.stack([np.asarray(jax.random.split(jax.random.fold_in(k, 1))) for k in member_keys])
+    frozen = shard_models([recipe.frozen_view(r) for r in records[:n]], mesh)
+    reals = shard_models(stack([m.reals[n] for m in members]), mesh)
+    data = compiled_scale_data(recipe, spec, sharding)(
+        reals, frozen, shard_models(setup_keys[:, 0], mesh), *(shard_models(e, mesh) for e in extras)
+    )
+    warm = unstack(records[n - 1], num_models) if warm_start else [None] * num_models
+    state = stack([recipe.init_state(spec, setup_keys[i, 1], warm[i]) for i in range(num_models)])
+    checkpoints = StepCheckpoints(checkpoint_dir)
+    it = 0
+    latest = checkpoints.latest_step()
+    if latest is not None:
+        restored = checkpoints.restore(latest, target={"state": state, "data": jax.device_get(data)})
+        state, data, it = restored["state"], restored["data"], latest
+    state, data, keys = shard_models((state, data, model_keys), mesh)
+    report(n, it, it)
+    try:
+        while it < recipe.niter:
+            length = min(cfg.iters_per_call, recipe.niter - it)
+            new_state, metrics = run_iterations(recipe, spec, length, mesh, state, data, frozen, keys)
+            check_finite(recipe.metric_names, metrics, members, n, it, checkpoints)
+            state, it = new_state, it + length
+            log_metrics(recipe.metric_names, members, n, it, metrics)
+            report(n, it, length)
+            if it % cfg.checkpoint_every == 0 and it < recipe.niter:
+                checkpoints.save(it, {"state": state, "data": data})
+            if on_chunk is not None:
+                on_chunk(n, it)
+    except KeyboardInterrupt:
+        if it < recipe.niter and checkpoints.latest_step() != it:
+            checkpoints.save(it, {"state": state, "data": data})
+        raise
+    return jax.device_get(recipe.record(spec, state, data, model_keys))
+
+
+def run_iterations(recipe: Recipe, spec, length: int, mesh, state, data, frozen, keys):
+    """`length` iterations as one compiled call, or (on CPU) as calls of one iteration each."""
+    per_call = min(iterations_per_call(recipe.cfg), length)
+    if length % per_call:
+        per_call = 1
+    history = []
+    for _ in range(length // per_call):
+        state, metrics = compiled_chunk(recipe, spec, per_call, mesh)(state, data, frozen, keys)
+        history.append(metrics)
+    return state, {k: np.concatenate([np.asarray(m[k]) for m in history], axis=1) for k in recipe.metric_names}
+
+
+def check_finite(names: Sequence[str], metrics: dict, members, scale: int, it: int, checkpoints) -> None:
+    """Raises NonFiniteLossError at the first NaN/Inf metric (models, iterations) of the chunk."""
+    values = np.stack([np.asarray(metrics[k]) for k in names], axis=-1)  # models, iters, metrics
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    model, step, metric = (int(i[0]) for i in np.nonzero(bad))
+    last = checkpoints.latest_step()
+    kept = f"iteration {last} of this scale in {checkpoints.directory}" if last else "the finished scales"
+    raise NonFiniteLossError(
+        f"non-finite {names[metric]} at scale {scale}, iteration {it + step} "
+        f"({members[model].run_dir}); training stopped, last good checkpoint: {kept}"
+    )
+
+
+def log_metrics(names: Sequence[str], members, scale: int, it: int, metrics: dict) -> None:
+    """Appends one row per member (chunk means) to `<run>/metrics.jsonl`."""
+    for i, m in enumerate(members):
+        row = {"scale": scale, "iteration": it}
+        row.update({k: float(np.mean(np.asarray(metrics[k])[i])) for k in names})
+        with open(m.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
