@@ -351,6 +351,9 @@ def prompt_rng(text: str, index: int = 0) -> np.random.Generator:
     return np.random.default_rng([int.from_bytes(digest[:8], "little"), index])
 
 
+_PLAIN_BACKGROUND = re.compile(r"\b(?:(?:plain|grey|gray|blank|empty|uniform)\s+)+background\b")
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
@@ -386,14 +389,18 @@ def parse_phrases(text: str) -> list[Phrase]:
     """
     phrases: list[Phrase] = []
     current: dict = {}
+    text = _PLAIN_BACKGROUND.sub(" plainbackground ", text.lower())
     for word in _words(text):
         if word in _COUNTS and not current:
             current["count"] = _COUNTS[word]
             continue
+        if word == "plainbackground":
+            phrases.append(Phrase(background="plain"))
+            continue
         concept = _concept_of(word)
         if concept is None:
             continue
-        if concept in BACKGROUNDS and concept != "plain" and GROUP_OF.get(concept) == "background":
+        if GROUP_OF.get(concept) == "background":
             phrases.append(Phrase(background=concept))
             continue
         slot = "kind" if concept in KINDS else "colour" if concept in COLOURS else "texture"
@@ -463,6 +470,13 @@ def edit_scene(scene: Scene, instruction: str) -> Scene:
     not name is kept), or X's background becomes Y's. Raises InputError naming what could not be understood.
     """
     match = _EDIT.match(instruction)
+    short = re.match(r"^\s*(?:make|paint|colou?r)\s+(?P<rest>.+?)\s*\.?\s*$", instruction, re.IGNORECASE)
+    if not match and short:  # "make the square green": the first phrase is X, what follows is Y
+        phrases = parse_phrases(short["rest"])
+        if len(phrases) >= 2 and phrases[0].kind is not None:
+            text = short["rest"].lower()
+            cut = max(text.find(phrases[0].kind), 0) + len(phrases[0].kind)
+            return edit_scene(scene, f"change {text[:cut]} to {text[cut:]}")
     if not match:
         raise InputError(
             f"cannot apply edit {instruction!r}: use 'replace X with Y', 'change X to Y', 'add X' or 'remove X'"
@@ -486,7 +500,8 @@ def edit_scene(scene: Scene, instruction: str) -> Scene:
             raise InputError(f"edit {instruction!r}: a background can only become another background")
         return Scene(new.background, scene.things)
     if not any(_matches(t, old) for t in scene.things):
-        raise InputError(f"edit {instruction!r}: the image has no {groups['old'] or groups['old2']}")
+        named = re.sub(r"^(?:the|a|an)\s+", "", (groups["old"] or groups["old2"]).strip(), flags=re.IGNORECASE)
+        raise InputError(f"edit {instruction!r}: the image has no {named}")
     things = tuple(
         dataclasses.replace(
             t,
