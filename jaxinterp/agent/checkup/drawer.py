@@ -433,20 +433,36 @@ def _placement(r: np.random.Generator, small: float = 0.18, large: float = 0.36)
     return r.uniform(s, 1 - s), r.uniform(s, 1 - s), s
 
 
-def draw(concept: Concept | str, rng: np.random.Generator) -> str:
-    """A matplotlib program that draws `concept` (a `Concept` or its name), parameters drawn from `rng`.
+def body(concept: Concept | str, rng: np.random.Generator) -> list[str]:
+    """The drawing statements for `concept` (a `Concept` or its name), without the program's head and tail.
 
     Raises:
         InputError: the offline drawer has no template for this concept.
     """
     name = concept if isinstance(concept, str) else concept.name
-    background = str(rng.choice(BACKGROUNDS))
     if name in SCENE_TEMPLATES:
-        return program(SCENE_TEMPLATES[name](rng), background)
+        return SCENE_TEMPLATES[name](rng)
     template = SHAPE_TEMPLATES.get(name) or OBJECT_TEMPLATES.get(name)
     if template is None:
         raise InputError(f"the offline drawer has no template for {name!r}; use an LLM drawer (--drawer)")
-    return program(template(rng, *_placement(rng)), background)
+    return template(rng, *_placement(rng))
+
+
+def draw(concept: Concept | str, rng: np.random.Generator) -> str:
+    """A matplotlib program that draws `concept` (a `Concept` or its name), parameters drawn from `rng`."""
+    background = str(rng.choice(BACKGROUNDS))
+    return program(body(concept, rng), background)
+
+
+def statements(lines: list[str]) -> list[list[str]]:
+    """`lines` grouped into top-level statements (an indented line belongs to the statement above it)."""
+    out: list[list[str]] = []
+    for line in lines:
+        if line.startswith((" ", "\t")) and out:
+            out[-1].append(line)
+        else:
+            out.append([line])
+    return out
 
 
 def _texture(r: np.random.Generator) -> list[str]:

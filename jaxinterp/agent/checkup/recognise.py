@@ -1,0 +1,181 @@
+"""Recognisers for the fidelity and diversity measures, and the offline one for the shapes group.
+
+The paper scores drawings with CLIP. Any model that can (a) embed images and (b) score images against
+concept captions serves: that is the `Recogniser` protocol. With no weights available offline, the shapes
+group gets `ShapeClassifier`: a small CNN (the SimCLR encoder of `ssl.py` plus a linear layer) trained
+here, supervised, on the offline drawer's own renderings of the 20 shapes (32 x 32, random placement, size,
+colour, fill, background, with SimCLR's crops / flips / colour jitter as augmentation). Its scores are class
+logits; its embedding is the encoder's pooled feature. (The MAIA helper's concept classifier was not
+available when this was written; its shapes set also differs from ours. Anything with `captions`, `scores`
+and `embed` can be plugged in.)
+
+Caveat: the classifier learned from the offline drawer's style, so it rates the offline drawer's shapes
+highly by construction; for model-written drawings it is a weak, style-biased judge, a stand-in for CLIP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, UInt8
+from PIL import Image
+
+from jaxinterp.agent.checkup import ssl
+from jaxinterp.agent.checkup.concepts import SHAPES
+from jaxinterp.agent.checkup.drawer import draw
+from jaxinterp.agent.checkup.render import render_batch
+from jaxinterp.checkpoint import load_tree, save_tree
+from jaxinterp.errors import InputError
+
+
+@runtime_checkable
+class Recogniser(Protocol):
+    """Scores images against the captions it knows and embeds images (uint8 RGB, any size)."""
+
+    name: str
+    captions: tuple[str, ...]
+
+    def scores(self, images: UInt8[np.ndarray, "n h w 3"]) -> Float[np.ndarray, "n k"]: ...
+
+    def embed(self, images: UInt8[np.ndarray, "n h w 3"]) -> Float[np.ndarray, "n d"]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapeClassifierConfig:
+    per_class: int = 80  # training drawings per shape
+    held_out: int = 20  # test drawings per shape
+    size: int = 32
+    steps: int = 400
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    seed: int = 0
+    encoder: ssl.SSLConfig = dataclasses.field(
+        default_factory=lambda: dataclasses.replace(ssl.SSLConfig(), crop_area=(0.5, 1.0), grey_prob=0.0)
+    )
+
+
+class _Classifier(nn.Module):
+    cfg: ssl.SSLConfig
+    classes: int
+
+    def setup(self):
+        self.encoder = ssl.Encoder(self.cfg.widths, self.cfg.strides)
+        self.head = nn.Dense(self.classes)
+
+    def __call__(self, images):
+        return self.head(self.encoder(images))
+
+    def embed(self, images):
+        return self.encoder(images)
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    if images.shape[1:3] == (size, size):
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BOX)) for im in images])
+
+
+class ShapeClassifier:
+    """The offline recogniser for the shapes group (see the module docstring)."""
+
+    name = "shape-classifier"
+
+    def __init__(self, params: dict, cfg: ShapeClassifierConfig, held_out_accuracy: float):
+        self.params = params
+        self.cfg = cfg
+        self.held_out_accuracy = held_out_accuracy
+        self.captions = tuple(c.caption for c in SHAPES)
+        model = _Classifier(cfg.encoder, len(self.captions))
+        self._logits = jax.jit(lambda p, x: model.apply({"params": p}, x))
+        self._embed = jax.jit(lambda p, x: model.apply({"params": p}, x, method=_Classifier.embed))
+
+    def _apply(self, fn, images: np.ndarray) -> np.ndarray:
+        x = jnp.asarray(_resize(np.asarray(images, np.uint8), self.cfg.size), jnp.float32) / 255.0
+        return np.asarray(fn(self.params, x))
+
+    def scores(self, images):
+        return self._apply(self._logits, images)
+
+    def embed(self, images):
+        return self._apply(self._embed, images)
+
+    @classmethod
+    def train(cls, cfg: ShapeClassifierConfig = ShapeClassifierConfig()) -> ShapeClassifier:  # noqa: B008
+        """Render the training and held-out drawings in the sandbox, train, and measure held-out accuracy."""
+        rng = np.random.default_rng(cfg.seed)
+        n = cfg.per_class + cfg.held_out
+        labels = np.repeat(np.arange(len(SHAPES)), n)
+        images, errors = render_batch([draw(SHAPES[k], rng) for k in labels], size=cfg.size)
+        if any(errors):
+            raise InputError(f"shape drawings failed to render: {next(e for e in errors if e)}")
+        test = np.tile(np.arange(n) >= cfg.per_class, len(SHAPES))
+        params = _fit(images[~test], labels[~test], cfg)
+        clf = cls(params, cfg, 0.0)
+        accuracy = float((clf.scores(images[test]).argmax(1) == labels[test]).mean())
+        return cls(params, cfg, accuracy)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        save_tree(path / "params", self.params)
+        meta = {"config": dataclasses.asdict(self.cfg), "held_out_accuracy": self.held_out_accuracy}
+        (path / "classifier.json").write_text(json.dumps(meta, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ShapeClassifier:
+        path = Path(path)
+        meta_file = path / "classifier.json"
+        if not meta_file.is_file():
+            raise InputError(f"no shape classifier at {path} (expected classifier.json and params/)")
+        meta = json.loads(meta_file.read_text())
+        raw = meta["config"]
+        enc = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("encoder").items()}
+        cfg = ShapeClassifierConfig(**raw, encoder=ssl.SSLConfig(**enc))
+        return cls(load_tree(path / "params"), cfg, meta["held_out_accuracy"])
+
+    @classmethod
+    def cached(cls, folder: str | Path, cfg: ShapeClassifierConfig = ShapeClassifierConfig()) -> ShapeClassifier:  # noqa: B008
+        """Load from `folder` if a classifier with this config is there, else train and save it there."""
+        folder = Path(folder)
+        if (folder / "classifier.json").is_file():
+            clf = cls.load(folder)
+            if clf.cfg == cfg:
+                return clf
+        clf = cls.train(cfg)
+        clf.save(folder)
+        return clf
+
+
+def _fit(images: UInt8[np.ndarray, "n h w 3"], labels: np.ndarray, cfg: ShapeClassifierConfig) -> dict:
+    model = _Classifier(cfg.encoder, len(SHAPES))
+    key = jax.random.key(cfg.seed)
+    init_key, step_key = jax.random.split(key)
+    params = model.init(init_key, jnp.zeros((1, cfg.size, cfg.size, 3)))["params"]
+    tx = optax.adamw(optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps), weight_decay=1e-4)
+
+    @jax.jit
+    def step(params, opt_state, x: Float[Array, "b h w 3"], y, rng):
+        x = ssl.augment(rng, x, cfg.encoder)
+
+        def loss_fn(p):
+            return optax.softmax_cross_entropy_with_integer_labels(model.apply({"params": p}, x), y).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    opt_state = tx.init(params)
+    order = np.random.default_rng(cfg.seed)
+    for i in range(cfg.steps):
+        idx = order.choice(len(images), min(cfg.batch_size, len(images)), replace=False)
+        x = jnp.asarray(images[idx], jnp.float32) / 255.0
+        params, opt_state, _ = step(params, opt_state, x, jnp.asarray(labels[idx]), jax.random.fold_in(step_key, i))
+    return params
