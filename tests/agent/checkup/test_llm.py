@@ -1,0 +1,145 @@
+"""LLM drawing: code extraction, feedback, the offline drawer backend, and the loop end to end on a loopback
+OpenAI-compatible server replaying a scripted session (a broken program, its fix, an improvement)."""
+
+import http.server
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from jaxinterp.agent.checkup import drawer, llm, run
+from jaxinterp.agent.checkup.concepts import concept
+from jaxinterp.cli import main
+from tests.agent.fake_openai import send_chat_completion
+
+
+def test_extract_code_takes_the_longest_fenced_block_or_bare_code():
+    reply = "Here:\n```python\nimport a\nx = 1\n```\nand a note\n```\nprint(2)\n```"
+    assert llm.extract_code(reply) == "import a\nx = 1\n"
+    assert llm.extract_code("import numpy as np\nnp.zeros(1)") == "import numpy as np\nnp.zeros(1)\n"
+    assert llm.extract_code("I cannot draw that.") == ""
+
+
+def test_feedback_is_the_error_or_a_request_to_improve():
+    c = concept("bicycle")
+    assert llm.feedback(c, "NameError: name 'mp' is not defined").startswith("The program failed:\nNameError")
+    assert "draw a more accurate a bicycle" in llm.feedback(c, "")
+
+
+def test_offline_drawer_reveals_its_template_over_the_rounds():
+    backend = llm.OfflineDrawer(seed=1, incremental=True)
+    messages = llm.draw_messages(concept("house"))
+    programs = []
+    for _ in range(4):
+        reply = backend.chat(messages, max_tokens=100, temperature=0.0).text
+        programs.append(llm.extract_code(reply))
+        messages = [*messages, llm.ChatMessage("assistant", reply), llm.ChatMessage("user", "improve")]
+    lengths = [len(p.splitlines()) for p in programs]
+    assert lengths[0] < lengths[1] < lengths[2] == lengths[3]
+    # The last draft is the whole template program: the same as a plain (non-incremental) reply.
+    plain = llm.OfflineDrawer(seed=1).chat(llm.draw_messages(concept("house")), max_tokens=100, temperature=0.0)
+    assert llm.extract_code(plain.text) == programs[-1]
+
+
+class _FakeRecogniser:
+    """Knows three captions and ranks every drawing 'square' > 'circle' > 'star'."""
+
+    name = "fake"
+    captions = ("circle", "square", "star")
+
+    def scores(self, images):
+        return np.tile([0.5, 1.0, 0.0], (len(images), 1))
+
+    def embed(self, images):
+        return images.reshape(len(images), -1)[:, ::97].astype(float) + 1
+
+
+def test_generate_measures_fidelity_and_diversity_with_a_recogniser(tmp_path):
+    backend = llm.OfflineDrawer(seed=0)
+    summary = run.generate([concept("circle")], backend, tmp_path, samples=2, recognisers={"shapes": _FakeRecogniser()},
+                           show_progress=False)  # fmt: skip
+    assert summary["render_rate"] == 1.0
+    m = summary["measures"]["shapes"]
+    assert m["fidelity"] == {"top1": 0.0, "percentile": 0.5, "n": 2}  # 'circle' second of three, every time
+    assert m["diversity"] > 0.0  # two different random circles
+    assert (tmp_path / "drawings" / "circle" / "sample1" / "image.png").is_file()
+
+
+_SCRIPT = [
+    # Round 0: forgets to import matplotlib.patches.
+    drawer.program(["ax.add_patch(mp.Circle((0.5, 0.5), 0.3, color='red'))"]).replace(
+        "import matplotlib.patches as mp\n", ""
+    ),
+    drawer.program(["ax.add_patch(mp.Circle((0.5, 0.5), 0.3, color='red'))"]),
+    drawer.program(["ax.add_patch(mp.Circle((0.5, 0.5), 0.3, color='red'))", "ax.plot([0.2, 0.8], [0.5, 0.5])"]),
+]
+
+
+class _ScriptedOpenAI(http.server.ThreadingHTTPServer):
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.bodies = []
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Replays `_SCRIPT`: the n-th assistant turn of a conversation gets the n-th program."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.bodies.append(body)
+        turn = sum(m["role"] == "assistant" for m in body["messages"])
+        send_chat_completion(self, body["model"], f"Sure.\n```python\n{_SCRIPT[min(turn, 2)]}```", 100, 50)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server = _ScriptedOpenAI()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_correction_loop_end_to_end_on_a_loopback_server(server, tmp_path, capsys):
+    out = tmp_path / "fix"
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    args = ["checkup", "correct", "--out", str(out), "--groups", "shapes", "--concepts", "circle", "--rounds", "2"]
+    args += ["--drawer", "openai:local-model", "--base-url", url, "--recogniser", "none", "--quiet"]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert [r["rendered"] for r in records] == [False, True, True]
+    assert "NameError" in records[0]["error"] and "'mp' is not defined" in records[0]["error"]
+    # The model read the sandbox's error, then the request to improve: text only, no images.
+    second, third = server.bodies[1]["messages"], server.bodies[2]["messages"]
+    assert second[-1]["role"] == "user" and "NameError" in second[-1]["content"] and "Fix it" in second[-1]["content"]
+    assert "Improve your code" in third[-1]["content"] and len(third) == 6
+    assert all(isinstance(m["content"], str) for m in third)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["render_rate"] for r in summary["per_round"]] == [0.0, 1.0, 1.0]
+    assert summary["usage"]["total"]["calls"] == 3 and summary["usage"]["total"]["prompt_tokens"] == 300
+    assert "round 2: rendered 1.00" in capsys.readouterr().out
+    image = (out / "drawings" / "circle" / "round2" / "image.png").read_bytes()
+    assert image.startswith(b"\x89PNG")
+
+
+def test_generate_asks_once_per_sample_at_temperature_on_a_loopback_server(server, tmp_path):
+    out = tmp_path / "gen"
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    args = ["checkup", "generate", "--out", str(out), "--groups", "shapes", "--concepts", "circle", "--samples", "2"]
+    args += ["--drawer", "openai:local-model", "--base-url", url, "--recogniser", "none", "--quiet"]
+    assert main(args) == 0
+    assert len(server.bodies) == 2 and all(b["temperature"] == 1.0 for b in server.bodies)
+    assert len(list((out / "llm-cache").glob("*.json"))) == 2  # two samples of one prompt: two cache entries
+
+
+def test_offline_drawer_refuses_concepts_it_cannot_draw(tmp_path, capsys):
+    assert main(["checkup", "generate", "--out", str(tmp_path), "--groups", "pets", "--quiet"]) == 2
+    assert "concept groups must be among" in capsys.readouterr().err
