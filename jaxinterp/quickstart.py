@@ -3,7 +3,8 @@
 For now: SinGAN with the `fast` preset on a built-in photo, then its applications (random samples,
 another aspect ratio, injection at a scale, editing, animation); and a tiny transformer trained in-repo
 on a synthetic task, taken apart by activation patching (`jaxinterp.mech.demo`); and a small FIND run
-(a few numeric and string functions, described by the offline interpreter, no model needed). All gathered in one
+(a few numeric and string functions, described by the offline interpreter, no model needed); and one
+sandboxed matplotlib drawing per vision check-up concept from the offline drawer. All gathered in one
 `index.html`. Rerunning reuses the trained models (SinGAN resumes, which skips finished scales).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxinterp.agent.checkup.gallery import gallery
 from jaxinterp.data.images import save_gif, save_png
 from jaxinterp.data.report import write_index
 from jaxinterp.gen.singan import apps, store
@@ -151,5 +153,6 @@ def run(
             ("SinGAN: editing and animation", "Applications of the same trained pyramid.", editing),
             *run_demo(out / "mech", steps=mech_steps),
             find_section(out / "find", find_numeric, find_strings),
+            gallery(out / "checkup"),
         ],
     )

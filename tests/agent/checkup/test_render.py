@@ -64,3 +64,14 @@ def test_drawing_code_that_writes_outside_its_directory_is_stopped(tmp_path):
 def test_a_program_that_saves_nothing_is_reported():
     result = render.render("print('hello')", limits=FAST)
     assert not result.ok and "did not save 'image.png'" in result.error
+
+
+def test_gallery_writes_one_row_per_group(tmp_path):
+    from jaxinterp.agent.checkup.gallery import gallery
+
+    heading, text, figures = gallery(tmp_path, size=32)
+    assert heading.startswith("Vision check-up") and "offline drawer" in text
+    assert [path.name for _, path in figures] == ["shapes.png", "objects.png", "scenes.png"]
+    from PIL import Image
+
+    assert Image.open(figures[0][1]).size == (20 * 32, 32)
