@@ -70,13 +70,21 @@ def pool(tmp_path_factory):
     return dataset.stack(dataset.load_source(tmp_path_factory.mktemp("maia"), "train", num_train=80, num_test=4))
 
 
-def _session(script, monkeypatch):
+def _run(script, neuron, protocol, pool, out, monkeypatch, **kwargs):
+    """Runs the loop for a synthetic neuron against a server replaying `script`; (result, request bodies)."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     server = _Server(script)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     backend = OpenAICompatibleBackend(f"http://127.0.0.1:{server.server_address[1]}", "", "scripted-vlm")
-    return server, backend
+    store = ImageStore()
+    system = synthetic_system(neurons.parse_neuron(neuron), store)
+    try:
+        result = agent.interpret_unit(system, Tools(store, pool), backend, protocol, out=out, **kwargs)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return result, server.bodies
 
 
 def _texts(message):
@@ -85,21 +93,14 @@ def _texts(message):
 
 
 def test_v1_session_runs_code_feeds_back_errors_and_images_and_parses_the_answer(pool, tmp_path, monkeypatch):
-    server, backend = _session([V1_FAILING, V1_EXPERIMENT, ANSWER], monkeypatch)
-    store = ImageStore()
-    system = synthetic_system(neurons.parse_neuron("star"), store)
-    try:
-        result = agent.interpret_unit(system, Tools(store, pool), backend, "v1", out=tmp_path / "unit")
-    finally:
-        server.shutdown()
-        server.server_close()
+    result, bodies = _run([V1_FAILING, V1_EXPERIMENT, ANSWER], "star", "v1", pool, tmp_path / "unit", monkeypatch)
     assert (result.description, result.label, result.rounds, result.stopped_reason) == (
         "The unit fires on stars of any colour.",
         "star",
         3,
         "answer",
     )
-    first, second, third = server.bodies
+    first, second, third = bodies
     assert first["messages"][0]["content"] == prompts.api_prompt("v1")
     assert "def call_neuron(self, image_list: list)" in first["messages"][0]["content"]
     error = "\n".join(_texts(second["messages"][-1]))
@@ -120,16 +121,9 @@ def test_v1_session_runs_code_feeds_back_errors_and_images_and_parses_the_answer
 
 
 def test_v2_session_keeps_the_namespace_and_shows_prints_and_displays(pool, tmp_path, monkeypatch):
-    server, backend = _session([V2_FIRST, V2_SECOND, ANSWER], monkeypatch)
-    store = ImageStore()
-    system = synthetic_system(neurons.parse_neuron("star"), store)
-    try:
-        result = agent.interpret_unit(system, Tools(store, pool), backend, "v2", out=tmp_path / "unit")
-    finally:
-        server.shutdown()
-        server.server_close()
+    result, bodies = _run([V2_FIRST, V2_SECOND, ANSWER], "star", "v2", pool, tmp_path / "unit", monkeypatch)
     assert result.label == "star" and [e["ok"] for e in result.experiments] == [True, True]
-    second, third = server.bodies[1:]
+    second, third = bodies[1:]
     assert "top activation" in "\n".join(_texts(second["messages"][-1]))
     log = third["messages"][-1]["content"]
     assert [p["type"] for p in log] == ["image_url", "text"] and log[1]["text"].startswith("count 2, activation 0.")
@@ -137,21 +131,12 @@ def test_v2_session_keeps_the_namespace_and_shows_prints_and_displays(pool, tmp_
 
 
 def test_round_limit_asks_for_the_final_answer_and_stops_without_one(pool, tmp_path, monkeypatch):
-    server, backend = _session(["thinking..."] * 3, monkeypatch)
-    store = ImageStore()
-    system = synthetic_system(neurons.parse_neuron("red"), store)
-    try:
-        result = agent.interpret_unit(
-            system, Tools(store, pool), backend, "v1", out=tmp_path, max_rounds=3, final_after=2
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    result, bodies = _run(["thinking..."] * 3, "red", "v1", pool, tmp_path, monkeypatch, max_rounds=3, final_after=2)
     assert (result.description, result.stopped_reason, result.rounds) == ("", "max_rounds", 3)
-    last_user = "\n".join(_texts(server.bodies[-1]["messages"][-1]))
+    last_user = "\n".join(_texts(bodies[-1]["messages"][-1]))
     assert "No code to run was provided" in last_user and prompts.FINAL_PROMPT in last_user
-    assert "No code" in "\n".join(_texts(server.bodies[1]["messages"][-1]))
-    assert prompts.FINAL_PROMPT not in "\n".join(_texts(server.bodies[1]["messages"][-1]))
+    assert "No code" in "\n".join(_texts(bodies[1]["messages"][-1]))
+    assert prompts.FINAL_PROMPT not in "\n".join(_texts(bodies[1]["messages"][-1]))
 
 
 def test_answer_parsing_joins_several_labels():
