@@ -2,6 +2,7 @@
 the trained model), training learns, an interrupted + resumed run equals an uninterrupted one, and bad
 settings or a non-finite loss stop with the right error."""
 
+import dataclasses
 import json
 
 import jax
@@ -108,7 +109,21 @@ def test_non_finite_loss_names_the_step(tmp_path):
         train(cfg, tmp_path / "run", show_progress=False)
 
 
-@pytest.mark.parametrize("change", [dict(size="huge"), dict(d_model=30, heads=4), dict(steps=0), dict(task="nope")])
+def test_stop_at_accuracy_ends_at_the_first_check_that_reaches_it(tmp_path):
+    # Any accuracy reaches 1e-9: the run stops at the first check (step 3), not at the 9-step budget.
+    cfg = TrainConfig(task="induction", steps=9, stop_at_accuracy=1e-9, stop_check_every=3, **SMALL)
+    result = train(cfg, tmp_path / "stopped", show_progress=False)
+    assert len(result.history) == 3 and result.eval["steps_run"] == 3
+    assert json.loads((tmp_path / "stopped" / "task.json").read_text())["steps_run"] == 3
+    # A bar no 9-step model reaches (perfect accuracy) leaves the whole budget to run.
+    full = train(dataclasses.replace(cfg, stop_at_accuracy=1.0), tmp_path / "full", show_progress=False)
+    assert len(full.history) == 9 and full.eval["accuracy"] < 1.0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [dict(size="huge"), dict(d_model=30, heads=4), dict(steps=0), dict(task="nope"), dict(stop_at_accuracy=1.5)],
+)
 def test_bad_settings_are_input_errors(tmp_path, change):
     with pytest.raises(InputError):
         train(TrainConfig(**{**SMALL, **change}), tmp_path / "run", show_progress=False)
