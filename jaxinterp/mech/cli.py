@@ -30,6 +30,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--d-model", type=int, help="override the size preset's residual width")
     p.add_argument("--heads", type=int, help="override the size preset's number of attention heads")
     p.add_argument("--num-boxes", type=int, help="boxes per prompt (task boxes; default 3, the paper uses 7)")
+    p.add_argument("--stop-at-accuracy", type=float, help="stop once the evaluation accuracy reaches it")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
@@ -69,7 +70,13 @@ def _add_study_parsers(sub) -> None:
     )
     p.add_argument("--min-base-accuracy", type=float, default=0.8, help="a seed's base model must reach it (0.8)")
     p.add_argument("--num-boxes", type=int, default=3, help="boxes per prompt (default 3; the paper uses 7)")
-    p.add_argument("--base-steps", type=int, default=2000, help="training steps of the base model (2000)")
+    p.add_argument("--base-steps", type=int, default=2000, help="training-step budget of the base model (2000)")
+    p.add_argument(
+        "--base-stop-at",
+        type=float,
+        default=0.88,
+        help="stop the base model's training at this evaluation accuracy (0.88; 1 = train all --base-steps)",
+    )
     p.add_argument("--finetune-steps", type=int, default=400, help="training steps of each fine-tune (400)")
     p.add_argument("--smoke", action="store_true", help="a seconds-long run of every step on a tiny model")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -96,7 +103,12 @@ def _entity_tracking(args) -> None:
     if args.smoke:
         cfg = StudyConfig.smoke()
     else:
-        recipe = ModelRecipe(num_boxes=args.num_boxes, base_steps=args.base_steps, finetune_steps=args.finetune_steps)
+        recipe = ModelRecipe(
+            num_boxes=args.num_boxes,
+            base_steps=args.base_steps,
+            base_stop_at_accuracy=None if args.base_stop_at >= 1 else args.base_stop_at,
+            finetune_steps=args.finetune_steps,
+        )
         cfg = StudyConfig(
             recipe=recipe,
             replicates=args.seeds,
@@ -126,6 +138,7 @@ def config_from_args(args):
     from jaxinterp.mech.train import TrainConfig
 
     names = ("task", "size", "steps", "batch_size", "learning_rate", "seed", "layers", "d_model", "heads")
+    names += ("stop_at_accuracy",)
     changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     settings = {"num_boxes": args.num_boxes} if args.num_boxes is not None else {}
     return dataclasses.replace(TrainConfig(), task_settings=settings, **changes)

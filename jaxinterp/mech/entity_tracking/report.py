@@ -32,6 +32,7 @@ SHORT = {
     "segment_box": "S-Box",
 }
 FAITHFULNESS_BAR = 0.9
+BASE_BAND = (0.8, 0.97)  # "solves the task well but not perfectly"
 RANDOM_BAR = 0.15
 
 
@@ -61,8 +62,9 @@ def model_accuracies(seeds: list[dict]) -> dict[str, list[float]]:
     return {name: _values(seeds, "accuracies", name) for name in names}
 
 
-def findings(seeds: list[dict]) -> list[Finding]:
-    """The paper's points with our numbers (mean +- std over the seeds, each seed its own trained models)."""
+def findings(seeds: list[dict], boxes: int = 3) -> list[Finding]:
+    """The paper's points with our numbers (mean +- std over the seeds, each seed its own trained models);
+    `boxes`: the number of boxes the models were trained and analysed on."""
     accuracies = model_accuracies(seeds)
     base = accuracies.get("base", [])
     tuned = {k: v for k, v in accuracies.items() if k != "base"}
@@ -74,6 +76,16 @@ def findings(seeds: list[dict]) -> list[Finding]:
             all(np.mean(v) > np.mean(base) for v in tuned.values()) if tuned and base else None,
         )
     ]
+    out.append(
+        Finding(
+            "The base model solves the task well but not perfectly",
+            "LLaMA-7B 0.66 on 7 boxes",
+            f"base {mean_spread(base)} on {boxes} boxes; on the paper's 7 boxes "
+            f"{mean_spread(_values(seeds, 'accuracy_by_boxes', 'base', '7'))}",
+            _verdict(base, lambda m: BASE_BAND[0] <= m <= BASE_BAND[1]),
+            f"bar: {BASE_BAND[0]} <= accuracy <= {BASE_BAND[1]} (training stops once it reaches the study's target)",
+        )
+    )
     faith = _values(seeds, "faithfulness", "base", "faithfulness")
     share = [r["nodes"] / r["all_nodes"] for r in seeds]
     out.append(
@@ -187,6 +199,13 @@ def figures(out: Path, seeds: list[dict]) -> list[tuple[str, Path]]:
         }
         for m in models
     }
+    by_boxes = {
+        m: {k: _ms(_values(seeds, "accuracy_by_boxes", m, k)) for k in first.get("accuracy_by_boxes", {}).get(m, {})}
+        for m in models
+    }
+    if any(by_boxes.values()):
+        title = "Accuracy by number of boxes (the paper's prompts have 7)"
+        figs.append((title, bar_chart_png(by_boxes, out / "boxes.png", "acc")))
     title = "Accuracy: full model, base circuit, random circuits (uniform / outside the circuit)"
     figs.append((title, bar_chart_png(bars, out / "faith.png", "acc")))
     dcm = {
@@ -205,12 +224,15 @@ def figures(out: Path, seeds: list[dict]) -> list[tuple[str, Path]]:
     return figs
 
 
-def write(out: Path, seeds: list[dict], settings: dict, seconds: float, skipped: list[dict] = ()) -> Path:
+def write(
+    out: Path, seeds: list[dict], settings: dict, seconds: float, skipped: list[dict] = (), boxes: int = 3
+) -> Path:
     numbers = {
         "skipped_seeds": list(skipped),
         "accuracies": {
             name: {"mean": _ms(v)[0], "std": _ms(v)[1], "per_seed": v} for name, v in model_accuracies(seeds).items()
         },
+        "boxes": boxes,
         "seeds": [{**r, "circuit": r["circuit"].to_json()} for r in seeds],
         "settings": settings,
         "seconds": seconds,
@@ -228,7 +250,7 @@ def write(out: Path, seeds: list[dict], settings: dict, seconds: float, skipped:
         out,
         "Entity tracking: fine-tuning enhances existing mechanisms",
         intro,
-        findings(seeds),
+        findings(seeds, boxes),
         figures(out, seeds),
         numbers,
     )

@@ -7,7 +7,8 @@ seeds 0, 1, 2 reached 0.93, 1.00 and 0.37), and a circuit study of a model at ch
 a seed whose base model scores below `min_base_accuracy` is recorded as skipped (the report lists it
 with its accuracy) and the study moves on to the next seed, until `replicates` seeds are analysed or
 `max_seeds` have been tried. Writes `<out>/models/seed_<k>/{base,arithmetic,positional}/` (HF
-checkpoint folders), `<out>/seed_<k>.json` after each seed (a rerun skips finished seeds and reuses
+checkpoint folders), `<out>/seed_<k>.json` after each seed (with every model's accuracy on 2 .. 7 boxes,
+the paper's count, whatever count the study trains on) (a rerun skips finished seeds and reuses
 trained models, so an interrupted study loses at most the model being trained), and `<out>/index.html` +
 `numbers.json` + figures.
 """
@@ -26,6 +27,8 @@ from jaxinterp.mech.entity_tracking.analysis import AnalysisSizes, DiscoverySett
 from jaxinterp.mech.entity_tracking.models import ModelRecipe, train_base, train_models
 from jaxinterp.mech.tasks import boxes_counterfactuals as cf
 from jaxinterp.mech.tasks import get_task
+
+BOX_COUNTS = (2, 3, 4, 5, 6, 7)  # the paper's prompts have 7 boxes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +62,18 @@ def _save_seed(path: Path, result: dict) -> None:
     tmp.replace(path)
 
 
+def accuracy_by_boxes(models: dict, cfg: StudyConfig, seed: int) -> dict[str, dict[str, float]]:
+    """model name -> {boxes: accuracy} on the paper's format with 2 .. `BOX_COUNTS[-1]` boxes (the paper's 7),
+    whatever number of boxes the models were trained and analysed on."""
+    out: dict[str, dict[str, float]] = {name: {} for name in models}
+    for boxes in BOX_COUNTS:
+        task = get_task("boxes", **{**cfg.recipe.settings("boxes"), "num_boxes": boxes})
+        examples = cf.sample(task, 30_000 + seed, cfg.sizes.evaluation)
+        for name, model in models.items():
+            out[name][str(boxes)] = accuracy(model, examples)
+    return out
+
+
 def run_study(cfg: StudyConfig, out: str | Path, show_progress: bool = True) -> Path:
     start, out = time.time(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,6 +95,12 @@ def run_study(cfg: StudyConfig, out: str | Path, show_progress: bool = True) -> 
                 finetuned = {k: v for k, v in models.items() if k != "base"}
                 result = analyse_seed(models["base"], finetuned, task, seed, cfg.sizes, cfg.settings)
                 result["accuracies"] = {name: accuracy(model, evaluation) for name, model in models.items()}
+                result["accuracy_by_boxes"] = accuracy_by_boxes(models, cfg, seed)
+            _save_seed(path, result)
+        elif not result.get("skipped") and "accuracy_by_boxes" not in result:  # from an earlier version
+            folder = out / "models" / f"seed_{seed}"
+            models = train_models(dataclasses.replace(cfg.recipe, seed=seed), folder, show_progress)
+            result["accuracy_by_boxes"] = accuracy_by_boxes(models, cfg, seed)
             _save_seed(path, result)
         (skipped if result.get("skipped") else seeds).append(result)
         if show_progress and result.get("skipped"):
@@ -96,4 +117,4 @@ def run_study(cfg: StudyConfig, out: str | Path, show_progress: bool = True) -> 
             "train longer (--base-steps) or lower the bar"
         )
     settings = {"config": dataclasses.asdict(cfg)}
-    return report.write(out, seeds, settings, time.time() - start, skipped)
+    return report.write(out, seeds, settings, time.time() - start, skipped, cfg.recipe.num_boxes)
