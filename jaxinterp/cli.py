@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from jaxinterp import quickstart
     from jaxinterp.agent.checkup import cli as checkup_cli
     from jaxinterp.agent.find import cli as find_cli
+    from jaxinterp.agent.maia import cli as maia_cli
     from jaxinterp.gen.asapnet import cli as asapnet_cli
     from jaxinterp.gen.singan import cli as singan_cli
     from jaxinterp.mech import cli as mech_cli
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     asapnet_cli.add_parser(sub)
     mech_cli.add_parser(sub)
     find_cli.add_parser(sub)
+    maia_cli.add_parser(sub)
     checkup_cli.add_parser(sub)
     return parser
 

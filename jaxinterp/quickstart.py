@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from jaxinterp.agent.checkup.gallery import gallery
+from jaxinterp.agent.maia.run import quickstart_section as maia_section
 from jaxinterp.data.images import save_gif, save_png
 from jaxinterp.data.report import write_index
 from jaxinterp.gen.singan import apps, store
@@ -153,6 +154,7 @@ def run(
             ("SinGAN: editing and animation", "Applications of the same trained pyramid.", editing),
             *run_demo(out / "mech", steps=mech_steps),
             find_section(out / "find", find_numeric, find_strings),
+            maia_section(out / "maia"),
             gallery(out / "checkup"),
         ],
     )

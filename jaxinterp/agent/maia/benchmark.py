@@ -32,10 +32,11 @@ from jaxinterp.agent.maia import dataset, describer, neurons, predictive
 from jaxinterp.errors import InputError
 
 BAR = {"mono": 0.8, "or": 0.5, "and": 0.5}  # the issue's bar for the offline describer
-DescribeUnit = Callable[[neurons.SyntheticNeuron, np.ndarray, describer.ConceptIndex], tuple[str, str]]
+# (neuron, its maps over the pool, the pool's concept index, the pool) -> (label, description)
+DescribeUnit = Callable[[neurons.SyntheticNeuron, np.ndarray, describer.ConceptIndex, dict], tuple[str, str]]
 
 
-def offline_describe_unit(neuron, maps, index) -> tuple[str, str]:
+def offline_describe_unit(neuron, maps, index, pool) -> tuple[str, str]:
     """The offline describer as a `DescribeUnit`: (label, description)."""
     d = describer.describe(maps, index)
     return d.label, d.description
@@ -86,7 +87,7 @@ def run_benchmark(
         out: Folder for results.jsonl, summary.json, index.html.
         data_dir: TFDS data folder of the exemplar pool (default `out/data`).
         num_images: Images in the pool (the dataset's training split).
-        describe_unit: (neuron, activation maps over the pool, concept index) -> (label, description).
+        describe_unit: (neuron, activation maps over the pool, concept index, pool) -> (label, description).
         method: Name of the describer in the report.
         judge: Optional chat model that checks descriptions against the ground truth.
         prompt_writer: Optional chat model writing the predictive prompts (default: offline writer).
@@ -110,7 +111,7 @@ def run_benchmark(
         chosen += of_mode[:limit] if limit else of_mode
     records = []
     for neuron in chosen:
-        label, text = describe_unit(neuron, neuron.activation_maps(masks, keys), index)
+        label, text = describe_unit(neuron, neuron.activation_maps(masks, keys), index, pool)
         records.append(
             {
                 "neuron": neuron.name,

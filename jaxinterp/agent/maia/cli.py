@@ -1,0 +1,134 @@
+"""`jaxinterp maia describe|benchmark|train`: argument parsing only; the work is in run.py, benchmark.py, subject.py.
+
+jaxinterp maia benchmark --out runs/maia                                  # offline describer, synthetic neurons
+jaxinterp maia benchmark --out runs/gpt --agent openai:gpt-4o --judge     # the MAIA agent, judged by the model
+jaxinterp maia describe --out runs/unit --unit star_boat                  # a synthetic neuron, offline describer
+jaxinterp maia describe --out runs/unit --subject runs/cnn --layer conv3 --index 5 --agent openai:gpt-4o
+jaxinterp maia train --out runs/cnn --kind cnn --steps 400                 # a subject model on the concept scenes
+"""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    from jaxinterp.agent.find.cli import parse_interpreter
+    from jaxinterp.agent.maia.agent import MAX_ROUNDS
+    from jaxinterp.agent.maia.prompts import PROTOCOLS
+
+    maia = subparsers.add_parser(
+        "maia",
+        help="MAIA: describe vision units with experiments (offline describer or an LLM agent); synthetic benchmark",
+        description="MAIA (multimodal automated interpretability agent) on JAX subject models and synthetic neurons.",
+    )
+    sub = maia.add_subparsers(dest="maia_command", required=True, metavar="COMMAND")
+
+    def common(p) -> None:
+        p.add_argument("--out", required=True, help="output folder")
+        p.add_argument(
+            "--agent",
+            type=parse_interpreter,
+            default=("offline", None, None),
+            metavar="{offline,openai:MODEL,anthropic:MODEL,llm}",
+            help="offline (NetDissect-style describer, default) or the MAIA agent on a vision-language model",
+        )
+        p.add_argument("--protocol", choices=PROTOCOLS, default="v1", help="agent code protocol (default v1)")
+        p.add_argument("--max-rounds", type=int, default=MAX_ROUNDS, help=f"agent replies per unit ({MAX_ROUNDS})")
+        p.add_argument("--num-images", type=int, default=1000, help="exemplar pool size (default 1000)")
+        p.add_argument("--data-dir", help="TFDS folder of the pool (default OUT/data)")
+        p.add_argument("--base-url", help="LLM API URL (default: JAXINTERP_LLM_BASE_URL or the provider's)")
+        p.add_argument("--image-endpoint", help="HTTP text2image/edit server (default: procedural renderer)")
+
+    p = sub.add_parser("benchmark", help="describe every synthetic neuron; label accuracy and predictive evaluation")
+    common(p)
+    p.add_argument("--judge", action="store_true", help="also let the agent's model judge each description")
+    p.add_argument("--llm-prompts", action="store_true", help="the model writes the predictive prompts")
+    p.add_argument("--limit", type=int, help="at most N neurons per mode")
+    p.set_defaults(func=_benchmark)
+
+    p = sub.add_parser("describe", help="describe one unit: a synthetic neuron or a subject model's unit")
+    common(p)
+    p.add_argument("--unit", help="synthetic neuron: red (mono), red_circle (OR), boat|water (AND)")
+    p.add_argument("--subject", help="subject folder from `maia train` (or a Flax checkpoint, see --help)")
+    p.add_argument("--layer", default="conv3", help="subject layer (conv1..conv3, block1.., last)")
+    p.add_argument("--index", type=int, default=0, help="unit index in the layer")
+    p.set_defaults(func=_describe)
+
+    p = sub.add_parser("train", help="train a small subject model (cnn or vit) on the concept scenes")
+    p.add_argument("--out", required=True, help="subject folder to write")
+    p.add_argument("--kind", choices=("cnn", "vit"), default="cnn")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--num-images", type=int, default=1000)
+    p.add_argument("--data-dir", help="TFDS folder (default OUT/data)")
+    p.set_defaults(func=_train)
+
+
+def _backend(args):
+    from jaxinterp.agent.backends import backend_from_env
+
+    kind, provider, model = args.agent
+    if kind == "offline":
+        return None
+    return backend_from_env(provider=provider, model=model, base_url=args.base_url)
+
+
+def _benchmark(args) -> None:
+    from jaxinterp.agent.maia import benchmark, run
+
+    backend = _backend(args)
+    describe_unit, method = benchmark.offline_describe_unit, "offline describer"
+    if backend is not None:
+        describe_unit = run.agent_describe_unit(
+            backend, args.out, args.protocol, args.max_rounds, image_endpoint=args.image_endpoint
+        )
+        method = f"MAIA agent ({backend.model}, {args.protocol})"
+    elif args.judge or args.llm_prompts:
+        from jaxinterp.errors import InputError
+
+        raise InputError("--judge and --llm-prompts need a model: pass --agent openai:MODEL (or anthropic:, llm)")
+    result = benchmark.run_benchmark(
+        args.out,
+        data_dir=args.data_dir,
+        num_images=args.num_images,
+        describe_unit=describe_unit,
+        method=method,
+        judge=backend if args.judge else None,
+        prompt_writer=backend if args.llm_prompts else None,
+        limit=args.limit,
+    )
+    print(benchmark.table(result.summary))
+    print(f"{result.summary['elapsed_seconds']} s; wrote {result.summary_json}, {result.html}")
+
+
+def _describe(args) -> None:
+    from jaxinterp.agent.maia import run
+
+    result = run.describe_unit(
+        args.out,
+        unit=args.unit,
+        subject_path=args.subject,
+        layer=args.layer,
+        index=args.index,
+        backend=_backend(args),
+        protocol=args.protocol,
+        max_rounds=args.max_rounds,
+        num_images=args.num_images,
+        data_dir=args.data_dir,
+        image_endpoint=args.image_endpoint,
+    )
+    print(f"[LABEL]: {result['label']}\n[DESCRIPTION]: {result['description']}\nwrote {result['html']}")
+
+
+def _train(args) -> None:
+    from pathlib import Path
+
+    from jaxinterp.agent.maia import dataset, subject
+
+    data_dir = args.data_dir or Path(args.out) / "data"
+    source = dataset.load_source(data_dir, "train", num_train=args.num_images, num_test=200)
+    test = dataset.load_source(data_dir, "test", num_train=args.num_images, num_test=200)
+    model, losses = subject.train(subject.SubjectConfig(args.kind), source, steps=args.steps)
+    subject.save(model, args.out)
+    print(
+        f"{args.kind}: loss {losses[0]:.3f} -> {sum(losses[-20:]) / min(20, len(losses)):.3f}, test accuracy "
+        f"{subject.accuracy(model, test):.2f} (chance {1 / len(subject.CLASSES):.2f}); saved to {args.out}"
+    )
