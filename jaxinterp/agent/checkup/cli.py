@@ -61,7 +61,8 @@ def _common(p, default_temperature: float) -> None:
     p.add_argument(
         "--recogniser",
         default="~/.cache/jaxinterp/checkup-shape-classifier",
-        help="folder of the offline shapes recogniser (trained there on first use, ~2 min); 'none' to skip",
+        help="folder of the offline shapes recogniser (trained there on first use, a few minutes); "
+        "maia:FOLDER for a MAIA subject classifier (shapes and objects); 'none' to skip",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -121,7 +122,7 @@ def _setup(args, incremental: bool):
     from jaxinterp.agent.backends import CachedBackend, MeteredBackend, UsageLedger, backend_from_env
     from jaxinterp.agent.checkup.concepts import concepts
     from jaxinterp.agent.checkup.llm import OfflineDrawer
-    from jaxinterp.agent.checkup.recognise import ShapeClassifier
+    from jaxinterp.agent.checkup.recognise import MaiaRecogniser, ShapeClassifier
 
     names = [n.strip() for n in args.concepts.split(",") if n.strip()] if args.concepts else None
     chosen = concepts(args.groups, names)
@@ -141,7 +142,9 @@ def _setup(args, incremental: bool):
         ledger = UsageLedger()
         backend = MeteredBackend(CachedBackend(inner, Path(args.out) / "llm-cache"), ledger)
     recognisers = {}
-    if args.recogniser != "none" and any(c.group == "shapes" for c in chosen):
+    if args.recogniser.startswith("maia:"):
+        recognisers = MaiaRecogniser.for_groups(Path(args.recogniser[5:]).expanduser())
+    elif args.recogniser != "none" and any(c.group == "shapes" for c in chosen):
         recognisers["shapes"] = ShapeClassifier.cached(Path(args.recogniser).expanduser())
     return chosen, backend, recognisers, ledger
 

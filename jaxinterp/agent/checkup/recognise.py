@@ -3,11 +3,15 @@
 The paper scores drawings with CLIP. Any model that can (a) embed images and (b) score images against
 concept captions serves: that is the `Recogniser` protocol. With no weights available offline, the shapes
 group gets `ShapeClassifier`: a small CNN (the SimCLR encoder of `ssl.py` plus a linear layer) trained
-here, supervised, on the offline drawer's own renderings of the 20 shapes (32 x 32, random placement, size,
-colour, fill, background, with SimCLR's crops / flips / colour jitter as augmentation). Its scores are class
-logits; its embedding is the encoder's pooled feature. (The MAIA helper's concept classifier was not
-available when this was written; its shapes set also differs from ours. Anything with `captions`, `scores`
-and `embed` can be plugged in.)
+here, supervised, on the offline drawer's own renderings of the 20 shapes (random placement, size, colour,
+fill, background, with SimCLR's crops / flips / colour jitter as augmentation). Its scores are class logits;
+its embedding is the encoder's pooled feature.
+
+`MaiaRecogniser` plugs in MAIA's subject classifier (`jaxinterp.agent.maia.subject`: a small CNN / ViT
+trained on MAIA's procedural concept scenes, 6 shapes and 5 objects): restricted to the kinds that are also
+check-up concepts (circle, square, triangle, star, cross; house, tree, car, flower, boat), it scores the
+shapes and the objects group. It never saw matplotlib drawings, so it judges across a style gap, as CLIP
+would. Anything with `captions`, `scores` and `embed` can be plugged in.
 
 Caveat: the classifier learned from the offline drawer's style, so it rates the offline drawer's shapes
 highly by construction; for model-written drawings it is a weak, style-biased judge, a stand-in for CLIP.
@@ -68,6 +72,42 @@ class ClipStyleRecogniser:
     def scores(self, images):
         e = self.embed(images)
         return (e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)) @ self._text.T
+
+
+class MaiaRecogniser:
+    """MAIA's subject classifier as a recogniser over the given captions (a subset of its kinds)."""
+
+    def __init__(self, subject, captions: tuple[str, ...]):
+        from jaxinterp.agent.maia.subject import CLASSES
+
+        missing = [c for c in captions if c not in CLASSES]
+        if missing:
+            raise InputError(f"MAIA's subject does not know {', '.join(missing)}")
+        self.name = f"maia-{subject.cfg.kind}"
+        self.subject = subject
+        self.captions = tuple(captions)
+        self._columns = [CLASSES.index(c) for c in captions]
+
+    @classmethod
+    def for_groups(cls, folder: str | Path) -> dict[str, MaiaRecogniser]:
+        """Recognisers for the shapes and objects groups from a subject saved by MAIA (`subject.save`)."""
+        from jaxinterp.agent.checkup.concepts import OBJECTS
+        from jaxinterp.agent.maia.subject import CLASSES, load
+
+        subject = load(folder)
+        groups = {"shapes": SHAPES, "objects": OBJECTS}
+        return {g: cls(subject, tuple(c.caption for c in cs if c.caption in CLASSES)) for g, cs in groups.items()}
+
+    def _run(self, images):
+        logits, acts = self.subject.apply(_resize(np.asarray(images, np.uint8), self.subject.cfg.size))
+        last = np.asarray(acts[self.subject.cfg.layers[-1]], np.float64)
+        return np.asarray(logits, np.float64), last.reshape(len(last), -1, last.shape[-1]).mean(1)
+
+    def scores(self, images):
+        return self._run(images)[0][:, self._columns]
+
+    def embed(self, images):
+        return self._run(images)[1]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,3 +56,21 @@ def test_generate_reports_shape_fidelity_with_the_offline_recogniser(tiny_classi
 def test_default_shape_classifier_recognises_held_out_shapes(tmp_path):
     clf = ShapeClassifier.cached(tmp_path)
     assert clf.held_out_accuracy > 0.5  # chance: 0.05
+
+
+def test_maia_subject_scores_the_shared_kinds_of_each_group(tmp_path):
+    import jax
+
+    from jaxinterp.agent.maia import subject as maia_subject
+
+    cfg = maia_subject.SubjectConfig("cnn", size=16, channels=(8, 8, 8))
+    params = maia_subject.module(cfg).init(jax.random.key(0), maia_subject.to_input(np.zeros((1, 16, 16, 3))))
+    folder = maia_subject.save(maia_subject.Subject(cfg, params["params"]), tmp_path / "subject")
+    recs = recognise.MaiaRecogniser.for_groups(folder)
+    assert recs["shapes"].captions == ("circle", "square", "triangle", "star", "cross")
+    assert recs["objects"].captions == ("house", "tree", "car", "flower", "boat")
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    logits, _ = recs["objects"].subject.apply(recognise._resize(images, 16))
+    columns = [maia_subject.CLASSES.index(c) for c in recs["objects"].captions]
+    np.testing.assert_allclose(recs["objects"].scores(images), np.asarray(logits)[:, columns], rtol=1e-6)
+    assert recs["shapes"].embed(images).shape == (2, 8)
