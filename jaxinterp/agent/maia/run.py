@@ -79,14 +79,16 @@ def describe_unit(
     """
     if (unit is None) == (subject_path is None):
         raise InputError("give either a synthetic neuron (--unit NAME) or a subject model (--subject FOLDER)")
+    neuron = neurons.parse_neuron(unit) if unit is not None else None  # bad names fail before any work
+    model = subject.load(subject_path) if subject_path is not None else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pool = load_pool(data_dir or out / "data", num_images)
     store, tools = make_tools(pool, backend, image_endpoint)
-    if unit is not None:
-        system = synthetic_system(neurons.parse_neuron(unit), store)
+    if neuron is not None:
+        system = synthetic_system(neuron, store)
     else:
-        system = model_system(subject.load(subject_path), layer, index, pool["image"], store)
+        system = model_system(model, layer, index, pool["image"], store)
     if backend is not None:
         result = agent.interpret_unit(system, tools, backend, protocol, out=out, max_rounds=max_rounds)
         return {"label": result.label, "description": result.description, "html": out / "experiment.html"}

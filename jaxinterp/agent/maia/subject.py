@@ -107,6 +107,12 @@ def module(cfg: SubjectConfig) -> nn.Module:
     return SmallCNN(cfg) if cfg.kind == "cnn" else SmallViT(cfg)
 
 
+def init_params(cfg: SubjectConfig, rng: jax.Array) -> dict:
+    """Fresh parameters (jitted: eager Flax init of attention dispatches many small ops, slow on a busy CPU)."""
+    dummy = jnp.zeros((1, cfg.size, cfg.size, 3), jnp.float32)
+    return jax.jit(module(cfg).init)(rng, dummy)["params"]
+
+
 def to_input(images: UInt8[np.ndarray, "b s s 3"]) -> Float[Array, "b s s 3"]:
     return jnp.asarray(images, jnp.float32) / 127.5 - 1.0
 
@@ -152,7 +158,7 @@ def train(
         raise InputError(f"dataset images are {images.shape[1]} px but the subject config says {cfg.size}")
     net = module(cfg)
     rng = jax.random.PRNGKey(seed)
-    params = net.init(jax.random.fold_in(rng, 0), to_input(images[:1]))["params"]
+    params = init_params(cfg, jax.random.fold_in(rng, 0))
     opt = optax.adam(learning_rate)
     state = (params, opt.init(params))
 

@@ -72,8 +72,7 @@ def test_threshold_is_the_netdissect_quantile_and_the_mask_darkens_the_rest(cnn,
 
 
 def test_vit_tokens_are_laid_on_a_grid_without_cls(pool):
-    params = subject.module(TINY_VIT).init(jax.random.PRNGKey(0), subject.to_input(pool["image"][:1]))["params"]
-    model = subject.Subject(TINY_VIT, params)
+    model = subject.Subject(TINY_VIT, subject.init_params(TINY_VIT, jax.random.PRNGKey(0)))
     _, acts = model.apply(pool["image"][:2])
     chex.assert_shape(acts["block1"], (2, 17, 8))
     grid = S.layer_grid(acts["block1"], "vit")

@@ -1,0 +1,84 @@
+"""`jaxinterp maia describe|benchmark`: offline end to end, the agent on a loopback server, clear input errors."""
+
+import http.server
+import json
+import re
+import threading
+
+from jaxinterp.cli import main
+from tests.agent.fake_openai import send_chat_completion
+
+EXPERIMENT = """[CODE]:
+```python
+def execute_command(system, tools):
+    prompts = [f"a {c} square on sand" for c in ["green", "blue", "red", "yellow"]]
+    activations, masked = system.call_neuron(tools.text2image(prompts))
+    tools.save_experiment_log(activation_list=activations, image_list=masked, image_titles=prompts,
+                              image_textual_information=None)
+```"""
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.bodies = []
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Agent: measures four coloured squares, labels the unit with the most activating colour. Judge: yes."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.bodies.append(body)
+        messages = body["messages"]
+        text = json.dumps(messages)
+        if "ground-truth selectivity" in text:
+            reply = "[ANSWER]: yes"
+        elif len(messages) == 2:
+            reply = EXPERIMENT
+        else:  # the colour of the most activating square
+            log = "\n".join(p["text"] for p in messages[-1]["content"] if p["type"] == "text")
+            found = re.findall(r'"a ([a-z]+) square on sand", activation: ([0-9.]+)', log)
+            best = max(found, key=lambda pair: float(pair[1]))[0]
+            reply = f"[DESCRIPTION]: it fires on {best} things.\n[LABEL]: {best}"
+        send_chat_completion(self, body["model"], reply)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_offline_describe_labels_a_synthetic_neuron_and_writes_its_exemplars(tmp_path, capsys):
+    out = tmp_path / "unit"
+    assert main(["maia", "describe", "--out", str(out), "--unit", "star", "--num-images", "80"]) == 0
+    assert "[LABEL]: star" in capsys.readouterr().out
+    assert (out / "label.txt").read_text().strip() == "star"
+    assert len(list((out / "exemplars").glob("*.png"))) == 15 and "exemplar 1" in (out / "index.html").read_text()
+
+
+def test_agent_benchmark_on_loopback_server_with_judge(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server = _Server()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    out = tmp_path / "bench"
+    args = ["maia", "benchmark", "--out", str(out), "--num-images", "80", "--limit", "1", "--judge"]
+    args += ["--agent", "openai:scripted", "--base-url", f"http://127.0.0.1:{server.server_address[1]}"]
+    try:
+        assert main(args) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "MAIA agent (scripted, v1)"
+    assert summary["modes"]["mono"]["label_accuracy"] == 1.0  # the first mono neuron is "red"
+    assert all(row["judge_accuracy"] == 1.0 and row["n"] == 1 for row in summary["modes"].values())
+    assert len(list((out / "units").glob("*/experiment.html"))) == 3
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["maia", "describe", "--out", str(tmp_path)]) == 2
+    assert "either a synthetic neuron" in capsys.readouterr().err
+    assert main(["maia", "describe", "--out", str(tmp_path), "--unit", "purple_unicorn"]) == 2
+    assert "unknown concept(s) unicorn" in capsys.readouterr().err
+    assert main(["maia", "benchmark", "--out", str(tmp_path), "--judge"]) == 2
