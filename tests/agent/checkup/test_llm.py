@@ -143,3 +143,18 @@ def test_generate_asks_once_per_sample_at_temperature_on_a_loopback_server(serve
 def test_offline_drawer_refuses_concepts_it_cannot_draw(tmp_path, capsys):
     assert main(["checkup", "generate", "--out", str(tmp_path), "--groups", "pets", "--quiet"]) == 2
     assert "concept groups must be among" in capsys.readouterr().err
+
+
+def test_pillow_is_the_other_language_and_its_programs_render():
+    assert "Pillow" in llm.system_prompt("pillow") and "matplotlib" in llm.system_prompt()
+    with pytest.raises(llm.InputError):
+        llm.system_prompt("tikz")
+    code = (
+        "from PIL import Image, ImageDraw\n"
+        "im = Image.new('RGB', (64, 48), 'white')\n"
+        "ImageDraw.Draw(im).ellipse((8, 8, 40, 40), fill='red')\n"
+        "im.save('image.png')\n"
+    )
+    result = run.render(code)
+    assert result.ok and result.image.shape == (48, 64, 3)
+    assert tuple(result.image[24, 24]) == (255, 0, 0) and tuple(result.image[2, 2]) == (255, 255, 255)
