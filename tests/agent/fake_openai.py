@@ -1,6 +1,10 @@
-"""Shared by the agent tests' loopback servers: write one OpenAI-style chat completion as the HTTP reply."""
+"""Shared by the agent tests' loopback servers: write one OpenAI-style chat completion as the HTTP reply, or run a
+whole loopback server (`serve`)."""
 
+import contextlib
+import http.server
 import json
+import threading
 
 
 def send_chat_completion(
@@ -22,3 +26,34 @@ def send_chat_completion(
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+class _ReplyServer(http.server.ThreadingHTTPServer):
+    def __init__(self, reply):
+        super().__init__(("127.0.0.1", 0), _ReplyHandler)
+        self.reply, self.bodies = reply, []
+
+
+class _ReplyHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.bodies.append(body)
+        send_chat_completion(self, body["model"], self.server.reply(body))
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(reply):
+    """A loopback OpenAI-compatible server answering each request body with `reply(body) -> text`, in a thread.
+
+    Yields the server: `server.server_address[1]` is its port, `server.bodies` the requests received.
+    """
+    server = _ReplyServer(reply)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,17 +1,13 @@
 """The MAIA loop end to end against a loopback OpenAI-compatible server replaying a scripted session: code runs in
 the sandbox, errors come back, images are sent as data URIs, the description is parsed; v1 and v2."""
 
-import http.server
-import json
-import threading
-
 import pytest
 
 from jaxinterp.agent.backends import OpenAICompatibleBackend
 from jaxinterp.agent.maia import agent, dataset, neurons, prompts
 from jaxinterp.agent.maia.system import ImageStore, synthetic_system
 from jaxinterp.agent.maia.tools import Tools
-from tests.agent.fake_openai import send_chat_completion
+from tests.agent.fake_openai import serve
 
 V1_FAILING = """[HYPOTHESIS LIST]:
 Hypothesis_1: stars
@@ -49,22 +45,6 @@ tools.display(images[0], f"count {count}, activation {system.call_neuron(images)
 ANSWER = "[DESCRIPTION]: The unit fires on stars of any colour.\n[LABEL]: star"
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    def __init__(self, script):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.script, self.bodies = list(script), []
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.bodies.append(body)
-        send_chat_completion(self, body["model"], self.server.script.pop(0))
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     return dataset.stack(dataset.load_source(tmp_path_factory.mktemp("maia"), "train", num_train=80, num_test=4))
@@ -74,16 +54,12 @@ def _run(script, neuron, protocol, pool, out, monkeypatch, **kwargs):
     """Runs the loop for a synthetic neuron against a server replaying `script`; (result, request bodies)."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    server = _Server(script)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-    backend = OpenAICompatibleBackend(f"http://127.0.0.1:{server.server_address[1]}", "", "scripted-vlm")
+    replies = iter(script)
     store = ImageStore()
     system = synthetic_system(neurons.parse_neuron(neuron), store)
-    try:
+    with serve(lambda body: next(replies)) as server:
+        backend = OpenAICompatibleBackend(f"http://127.0.0.1:{server.server_address[1]}", "", "scripted-vlm")
         result = agent.interpret_unit(system, Tools(store, pool), backend, protocol, out=out, **kwargs)
-    finally:
-        server.shutdown()
-        server.server_close()
     return result, server.bodies
 
 

@@ -1,12 +1,10 @@
 """`jaxinterp maia describe|benchmark`: offline end to end, the agent on a loopback server, clear input errors."""
 
-import http.server
 import json
 import re
-import threading
 
 from jaxinterp.cli import main
-from tests.agent.fake_openai import send_chat_completion
+from tests.agent.fake_openai import serve
 
 EXPERIMENT = """[CODE]:
 ```python
@@ -18,33 +16,17 @@ def execute_command(system, tools):
 ```"""
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.bodies = []
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
+def _reply(body) -> str:
     """Agent: measures four coloured squares, labels the unit with the most activating colour. Judge: yes."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.bodies.append(body)
-        messages = body["messages"]
-        text = json.dumps(messages)
-        if "ground-truth selectivity" in text:
-            reply = "[ANSWER]: yes"
-        elif len(messages) == 2:
-            reply = EXPERIMENT
-        else:  # the colour of the most activating square
-            log = "\n".join(p["text"] for p in messages[-1]["content"] if p["type"] == "text")
-            found = re.findall(r'"a ([a-z]+) square on sand", activation: ([0-9.]+)', log)
-            best = max(found, key=lambda pair: float(pair[1]))[0]
-            reply = f"[DESCRIPTION]: it fires on {best} things.\n[LABEL]: {best}"
-        send_chat_completion(self, body["model"], reply)
-
-    def log_message(self, *args):
-        pass
+    messages = body["messages"]
+    if "ground-truth selectivity" in json.dumps(messages):
+        return "[ANSWER]: yes"
+    if len(messages) == 2:
+        return EXPERIMENT
+    log = "\n".join(p["text"] for p in messages[-1]["content"] if p["type"] == "text")
+    found = re.findall(r'"a ([a-z]+) square on sand", activation: ([0-9.]+)', log)
+    best = max(found, key=lambda pair: float(pair[1]))[0]
+    return f"[DESCRIPTION]: it fires on {best} things.\n[LABEL]: {best}"
 
 
 def test_offline_describe_labels_a_synthetic_neuron_and_writes_its_exemplars(tmp_path, capsys):
@@ -59,16 +41,11 @@ def test_agent_benchmark_on_loopback_server_with_judge(tmp_path, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    server = _Server()
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     out = tmp_path / "bench"
     args = ["maia", "benchmark", "--out", str(out), "--num-images", "80", "--limit", "1", "--judge"]
-    args += ["--agent", "openai:scripted", "--base-url", f"http://127.0.0.1:{server.server_address[1]}"]
-    try:
+    with serve(_reply) as server:
+        args += ["--agent", "openai:scripted", "--base-url", f"http://127.0.0.1:{server.server_address[1]}"]
         assert main(args) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "MAIA agent (scripted, v1)"
     assert summary["modes"]["mono"]["label_accuracy"] == 1.0  # the first mono neuron is "red"
