@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import jax
 import numpy as np
@@ -68,6 +68,70 @@ class Recipe(Protocol):
     def record(self, spec, state: dict, data: dict, model_keys: np.ndarray) -> dict: ...
 
     def frozen_view(self, record: dict) -> dict: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigRecipe:
+    """A `Recipe` built from a model's module functions that take its config first.
+
+    Subclasses set `metric_names`, `niter_field` (the config field with the iterations per scale),
+    `kept` (what a finished scale keeps from the scale data besides G and D), and the functions
+    `init_fn(cfg, spec, key, warm)`, `data_fn(cfg, spec, real, frozen, key, *extras)` and
+    `iteration_fn(cfg, spec, state, data, frozen, model_key)` (as staticmethods). The config must have
+    `channels(scale)`: G_n and D_n start from G_{n-1}, D_{n-1} when their channel counts match.
+    """
+
+    cfg: Any
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    niter_field: ClassVar[str] = "niter"
+    kept: ClassVar[tuple[str, ...]] = ()
+    init_fn: ClassVar[Callable]
+    data_fn: ClassVar[Callable]
+    iteration_fn: ClassVar[Callable]
+
+    @property
+    def niter(self) -> int:
+        return getattr(self.cfg, self.niter_field)
+
+    def warm_start(self, scale: int) -> bool:
+        return self.cfg.channels(scale) == self.cfg.channels(scale - 1)
+
+    def init_state(self, spec, key: jax.Array, warm: dict | None) -> dict:
+        return self.init_fn(self.cfg, spec, key, warm)
+
+    def scale_data(self, spec, real, frozen: list[dict], key: jax.Array, *extras) -> dict:
+        return self.data_fn(self.cfg, spec, real, frozen, key, *extras)
+
+    def iteration(self, spec, state: dict, data: dict, frozen: list[dict], model_key) -> tuple[dict, dict]:
+        return self.iteration_fn(self.cfg, spec, state, data, frozen, model_key)
+
+    def record(self, spec, state: dict, data: dict, model_keys: np.ndarray) -> dict:
+        return {"g": state["g"], "d": state["d"], **{k: data[k] for k in self.kept}}
+
+    @classmethod
+    def frozen_view(cls, record: dict) -> dict:
+        """The part of a finished scale that later scales need (the critic is dropped)."""
+        return {"g": record["g"], **{k: record[k] for k in cls.kept}}
+
+
+def run_cascade(
+    apply_scale: Callable[[int, dict, Any, Any], Any],
+    upsample: Callable[[int, Any], Any],
+    scales: Sequence[dict],
+    noises: Sequence[Any],
+    prev: Any,
+) -> Any:
+    """Runs frozen scales coarse to fine: `prev` enters scale 0, each later scale i gets
+    `upsample(i, output of scale i-1)`; scale i maps (its record, its noise, its input) with
+    `apply_scale(i, scales[i], noises[i], x)`. Pure and jittable: the trainers call it inside their
+    compiled step (a random input for the scale being trained) and the applications to generate.
+    """
+    x = prev
+    for i, (scale, noise) in enumerate(zip(scales, noises, strict=True)):
+        if i > 0:
+            x = upsample(i, x)
+        x = apply_scale(i, scale, noise, x)
+    return x
 
 
 def iterations_per_call(cfg) -> int:

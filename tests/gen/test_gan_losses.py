@@ -44,3 +44,22 @@ def test_gradient_penalty_matches_finite_differences_for_a_nonlinear_critic():
         grads[idx] = (f(up) - f(down)) / (2 * eps)
     expected = 0.1 * np.mean((np.linalg.norm(grads, axis=-1) - 1.0) ** 2)
     np.testing.assert_allclose(float(gradient_penalty(critic, real, fake, key, 0.1)), expected, rtol=2e-2)
+
+
+def test_masked_losses_count_only_the_kept_scores_and_work_on_signals():
+    from jaxinterp.gen.gan_losses import wgan_critic_loss
+
+    rng = np.random.default_rng(2)
+    # A 1-D linear critic D(x)[t] = w . x[t] on (b, t, c) signals: gradient w where the score is kept, 0 elsewhere.
+    w = rng.normal(size=(2,)).astype(np.float32)
+    real = jnp.asarray(rng.normal(size=(1, 8, 2)), jnp.float32)
+    fake = jnp.asarray(rng.normal(size=(1, 8, 2)), jnp.float32)
+    mask = jnp.asarray([1, 1, 0, 0, 1, 1, 1, 1], jnp.float32)[None, :]
+    penalty = gradient_penalty(lambda x: x @ w, real, fake, jax.random.PRNGKey(0), 0.01, mask, norm_scale=8 / 6)
+    norm = 8 / 6 * np.linalg.norm(w)
+    expected = 0.01 * (6 * (norm - 1) ** 2 + 2 * (0 - 1) ** 2) / 8
+    np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
+    scores_real, scores_fake = real @ w, fake @ w
+    keep = np.asarray(mask, bool)
+    expected_loss = -np.asarray(scores_real)[keep].mean() + np.asarray(scores_fake)[keep].mean()
+    np.testing.assert_allclose(float(wgan_critic_loss(scores_real, scores_fake, mask)), expected_loss, rtol=1e-5)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from jaxinterp.gen.pyramid_train import run_cascade
 from jaxinterp.gen.resize import resize_by
 from jaxinterp.gen.singan.config import SinGANConfig
 from jaxinterp.gen.singan.model import Generator
@@ -72,12 +73,15 @@ def run_pyramid(
       scale_factor: r; consecutive outputs are related by a resize of 1/r and a crop.
       noises: one noise map per scale, of that scale's shape.
     """
-    x = prev
-    for i, (scale, scale_id, hw, noise) in enumerate(zip(scales, scale_ids, shapes, noises, strict=True)):
-        if i > 0:
-            x = resize_by(x, 1.0 / scale_factor, out_hw=hw)
-        x = apply_scale(cfg, scale_id, scale["g"], noise, x, scale["noise_amp"])
-    return x
+    if not len(scales) == len(scale_ids) == len(shapes):
+        raise ValueError(f"{len(scales)} scales, {len(scale_ids)} ids and {len(shapes)} shapes")
+    return run_cascade(
+        lambda i, scale, noise, x: apply_scale(cfg, scale_ids[i], scale["g"], noise, x, scale["noise_amp"]),
+        lambda i, x: resize_by(x, 1.0 / scale_factor, out_hw=shapes[i]),
+        scales,
+        noises,
+        prev,
+    )
 
 
 def pyramid_noises(

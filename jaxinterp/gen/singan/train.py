@@ -230,43 +230,24 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
     return new_state, dict(zip(METRIC_NAMES, (d_loss, gp, g_adv, rec_loss), strict=True))
 
 
-def frozen_view(record: dict) -> dict:
-    """The part of a finished scale that later scales need (the critic is dropped)."""
-    return {"g": record["g"], "z_opt": record["z_opt"], "noise_amp": record["noise_amp"]}
-
-
 @dataclasses.dataclass(frozen=True)
-class SinGANRecipe:
+class SinGANRecipe(pyramid_train.ConfigRecipe):
     """SinGAN for the shared pyramid trainer (`pyramid_train.Recipe`)."""
 
-    cfg: SinGANConfig
     metric_names = METRIC_NAMES
-
-    @property
-    def niter(self) -> int:
-        return self.cfg.niter
-
-    def warm_start(self, scale: int) -> bool:
-        """Weights of G_n and D_n start from G_{n-1}, D_{n-1} when their channel counts match (upstream)."""
-        return self.cfg.channels(scale) == self.cfg.channels(scale - 1)
-
-    def init_state(self, spec: ScaleSpec, key: jax.Array, warm: dict | None) -> dict:
-        return init_state(self.cfg, spec, key, warm)
-
-    def scale_data(self, spec: ScaleSpec, real, frozen: list[dict], key: jax.Array, *extras) -> dict:
-        return scale_data(self.cfg, spec, real, frozen, key, *extras)
-
-    def iteration(self, spec: ScaleSpec, state: dict, data: dict, frozen: list[dict], model_key):
-        return iteration(self.cfg, spec, state, data, frozen, model_key)
+    kept = ("z_opt", "noise_amp")
+    init_fn = staticmethod(init_state)
+    data_fn = staticmethod(scale_data)
+    iteration_fn = staticmethod(iteration)
 
     def record(self, spec: ScaleSpec, state: dict, data: dict, model_keys: np.ndarray) -> dict:
-        record = {"g": state["g"], "d": state["d"], "z_opt": data["z_opt"], "noise_amp": data["noise_amp"]}
+        record = super().record(spec, state, data, model_keys)
         if spec.scale == 0 and self.cfg.redraw_coarsest_rec_noise:
             record["z_opt"] = np.stack([_last_redrawn_z(self.cfg, spec, mk) for mk in model_keys])
         return record
 
-    def frozen_view(self, record: dict) -> dict:
-        return frozen_view(record)
+
+frozen_view = SinGANRecipe.frozen_view
 
 
 def iterations_per_call(cfg: SinGANConfig) -> int:

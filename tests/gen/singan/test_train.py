@@ -23,6 +23,7 @@ from jaxinterp.gen.singan.train import (
     train,
 )
 from jaxinterp.mesh import models_mesh, shard_models
+from tests.gen.pyramid_checks import assert_same_scales, interrupted_then_resumed
 
 TINY = PRESETS["tiny"]
 
@@ -93,21 +94,12 @@ def test_a_run_saves_every_scale_and_logs_metrics(tiny_run):
 
 
 def test_resume_after_interrupt_gives_the_same_parameters(tmp_path, tiny_run):
-    out = tmp_path / "interrupted"
+    def run(out, on_chunk, resume):
+        train(["builtin:coffee"], out, TINY, show_progress=False, on_chunk=on_chunk, resume=resume)
 
-    def interrupt(scale, iteration):
-        if scale == 1 and iteration == 10:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(["builtin:coffee"], out, TINY, show_progress=False, on_chunk=interrupt)
-    assert store.finished_scales(out) == 1
-    scale0_mtime = (out / "scales" / "00").stat().st_mtime_ns
-    train(["builtin:coffee"], out, TINY, show_progress=False, resume=True)
-    assert (out / "scales" / "00").stat().st_mtime_ns == scale0_mtime  # not retrained
-    resumed, reference = store.load_trained(out), store.load_trained(tiny_run)
-    for a, b in zip(resumed.scales, reference.scales, strict=True):
-        chex.assert_trees_all_close(a, b, atol=1e-6)
+    interrupted_then_resumed(run, tmp_path / "interrupted")
+    resumed, reference = store.load_trained(tmp_path / "interrupted"), store.load_trained(tiny_run)
+    assert_same_scales(resumed.scales, reference.scales, atol=1e-6)
 
 
 def test_existing_run_without_resume_or_with_another_config_is_refused(tiny_run):
