@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -68,6 +69,17 @@ class Recipe(Protocol):
     def record(self, spec, state: dict, data: dict, model_keys: np.ndarray) -> dict: ...
 
     def frozen_view(self, record: dict) -> dict: ...
+
+
+def train_state(g_vars: dict, d_vars: dict, tx_g, tx_d) -> dict:
+    """One scale's training state: G and D variables, their optimiser states and the iteration count."""
+    return {
+        "g": g_vars,
+        "d": d_vars,
+        "g_opt": tx_g.init(g_vars["params"]),
+        "d_opt": tx_d.init(d_vars["params"]),
+        "step": jnp.zeros((), jnp.int32),
+    }
 
 
 @dataclasses.dataclass(frozen=True)

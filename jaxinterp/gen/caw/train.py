@@ -108,14 +108,7 @@ def init_state(cfg: CAWConfig, spec: ScaleSpec, key: jax.Array, warm: dict | Non
         padded = jnp.zeros((1, spec.length + 2 * caw_scales.padding(cfg), 1))
         init_g, init_d = _init_fns(cfg, spec.scale)
         g_vars, d_vars = init_g(k_g, padded, padded), init_d(k_d, jnp.zeros((1, spec.length, 1)))
-    tx_g, tx_d = optimizers(cfg)
-    return {
-        "g": g_vars,
-        "d": d_vars,
-        "g_opt": tx_g.init(g_vars["params"]),
-        "d_opt": tx_d.init(d_vars["params"]),
-        "step": jnp.zeros((), jnp.int32),
-    }
+    return pyramid_train.train_state(g_vars, d_vars, *optimizers(cfg))
 
 
 def scale_data(cfg: CAWConfig, spec: ScaleSpec, real: dict, frozen: list[dict], key: jax.Array) -> dict:

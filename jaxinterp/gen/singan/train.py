@@ -104,14 +104,7 @@ def init_state(cfg: SinGANConfig, spec: ScaleSpec, key: jax.Array, warm: dict | 
         # Jitted: one compiled program instead of every layer's ops dispatched (and compiled) one by one.
         g_vars = jax.jit(functools.partial(generator.init, train=False))(k_g, padded, padded)
         d_vars = jax.jit(functools.partial(critic.init, train=False))(k_d, jnp.zeros((1, *spec.hw, 3)))
-    tx_g, tx_d = optimizers(cfg)
-    return {
-        "g": g_vars,
-        "d": d_vars,
-        "g_opt": tx_g.init(g_vars["params"]),
-        "d_opt": tx_d.init(d_vars["params"]),
-        "step": jnp.zeros((), jnp.int32),
-    }
+    return pyramid_train.train_state(g_vars, d_vars, *optimizers(cfg))
 
 
 def nearest_colour(image: Float[Array, "*b h w 3"], centres: Float[Array, "k 3"]) -> Float[Array, "*b h w 3"]:
