@@ -196,11 +196,19 @@ def save(subject: Subject, folder: str | Path) -> Path:
     return folder
 
 
-def load(folder: str | Path) -> Subject:
-    """A subject saved with `save`."""
+def load(folder: str | Path):
+    """A subject saved with `save`, or a user's pretrained Flax model (a folder with `flax_subject.json`, see
+    `pretrained.py`)."""
     folder = Path(folder)
+    from jaxinterp.agent.maia import pretrained
+
+    if (folder / pretrained.CONFIG_FILE).is_file():
+        return pretrained.load_flax_subject(folder)
     if not (folder / "config.json").is_file():
-        raise InputError(f"no subject model in {folder} (config.json missing); train one with `jaxinterp maia`")
+        raise InputError(
+            f"no subject model in {folder} (config.json or {pretrained.CONFIG_FILE} missing); train one with "
+            "`jaxinterp maia train`"
+        )
     raw = json.loads((folder / "config.json").read_text())
     cfg = SubjectConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
     return Subject(cfg, load_tree(folder / "params"))

@@ -32,6 +32,7 @@ from jaxtyping import Float, UInt8
 
 from jaxinterp.agent.maia import render
 from jaxinterp.agent.maia.neurons import FIRE_BASE, SyntheticNeuron
+from jaxinterp.agent.maia.pretrained import FlaxSubject
 from jaxinterp.agent.maia.subject import Subject
 from jaxinterp.errors import InputError
 
@@ -90,7 +91,7 @@ class Unit(Protocol):
 class ModelUnit:
     """Channel `index` of `layer` in a subject model, or class `index` when `layer == "last"`."""
 
-    def __init__(self, subject: Subject, layer: str, index: int):
+    def __init__(self, subject: Subject | FlaxSubject, layer: str, index: int):
         layers = (*subject.cfg.layers, "last")
         if layer not in layers:
             raise InputError(
@@ -108,12 +109,10 @@ class ModelUnit:
         return np.asarray(layer_grid(acts[self.layer], self.subject.cfg.kind)[..., self.index])
 
 
-def _layer_width(subject: Subject, layer: str) -> int:
-    if layer == "last":
-        return len(render.KINDS)
-    if subject.cfg.kind == "cnn":
-        return subject.cfg.channels[subject.cfg.layers.index(layer)]
-    return subject.cfg.width
+def _layer_width(subject, layer: str) -> int:
+    """Units in `layer` (classes for "last"), from one forward pass on a blank image (works for any subject)."""
+    logits, acts = subject.apply(np.zeros((1, subject.cfg.size, subject.cfg.size, 3), np.uint8))
+    return int(logits.shape[-1] if layer == "last" else acts[layer].shape[-1])
 
 
 def layer_grid(acts: Float[jax.Array, "b ..."], kind: str) -> Float[jax.Array, "b h w c"]:
@@ -237,7 +236,11 @@ def synthetic_system(neuron: SyntheticNeuron, store: ImageStore, index: int = 0)
 
 
 def model_system(
-    subject: Subject, layer: str, index: int, pool_images: Sequence[Image] | np.ndarray, store: ImageStore | None = None
+    subject: Subject | FlaxSubject,
+    layer: str,
+    index: int,
+    pool_images: Sequence[Image] | np.ndarray,
+    store: ImageStore | None = None,
 ) -> System:
     """A `System` around a subject unit, thresholded by NetDissect's quantile over the pool's maps."""
     unit = ModelUnit(subject, layer, index)
