@@ -208,7 +208,7 @@ class Tools:
         for image in images:
             for concept in self._highlighted_concepts(image):
                 counts[concept] = counts.get(concept, 0) + 1
-        common = [c for c, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= max(1, len(images) / 2)]
+        common = [c for c, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n > len(images) / 2]  # a majority
         return "[COMMON]: " + (", ".join(common) if common else "nothing in common")
 
     def display(self, *items) -> None:
