@@ -80,6 +80,7 @@ def run_benchmark(
     num_prompts: int = predictive.NUM_PROMPTS,
     limit: int | None = None,
     seed: int = 0,
+    detector_error: float = 0.0,
 ) -> BenchmarkResult:
     """Describe and score the synthetic neurons (module docstring).
 
@@ -94,6 +95,7 @@ def run_benchmark(
         num_prompts: Positive and neutral prompts per description (paper: 7).
         limit: At most this many neurons per mode.
         seed: Neuron set and prompt seed.
+        detector_error: The neurons' miss rate (their spurious rate is half of it); 0 = exact neurons.
     """
     if num_images < 50:
         raise InputError(f"num_images must be at least 50 (the describer needs exemplars), got {num_images}")
@@ -107,7 +109,8 @@ def run_benchmark(
     keys = np.arange(len(pool["image"]))
     chosen = []
     for mode in neurons.MODES:
-        of_mode = [n for n in neurons.synthetic_neurons(seed) if n.mode == mode]
+        all_neurons = neurons.synthetic_neurons(seed, miss=detector_error, spurious=detector_error / 2)
+        of_mode = [n for n in all_neurons if n.mode == mode]
         chosen += of_mode[:limit] if limit else of_mode
     records = []
     for neuron in chosen:
@@ -134,6 +137,7 @@ def run_benchmark(
                 pos, neu = predictive.llm_prompts(prompt_writer, text, num_prompts)
             record[key] = predictive.evaluate(activation, pos, neu).to_json()
     summary = summarize(records, method, len(pool["image"]))
+    summary["detector_error"] = detector_error
     summary["elapsed_seconds"] = round(time.time() - start, 1)
     results = out / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in records))

@@ -43,6 +43,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--judge", action="store_true", help="also let the agent's model judge each description")
     p.add_argument("--llm-prompts", action="store_true", help="the model writes the predictive prompts")
     p.add_argument("--limit", type=int, help="at most N neurons per mode")
+    p.add_argument(
+        "--detector-error",
+        type=float,
+        default=0.0,
+        help="neurons miss this share of images (and fire spuriously on half as many); default 0: exact",
+    )
     p.set_defaults(func=_benchmark)
 
     p = sub.add_parser("describe", help="describe one unit: a synthetic neuron or a subject model's unit")
@@ -94,6 +100,7 @@ def _benchmark(args) -> None:
         judge=backend if args.judge else None,
         prompt_writer=backend if args.llm_prompts else None,
         limit=args.limit,
+        detector_error=args.detector_error,
     )
     print(benchmark.table(result.summary))
     print(f"{result.summary['elapsed_seconds']} s; wrote {result.summary_json}, {result.html}")

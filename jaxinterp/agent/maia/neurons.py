@@ -15,6 +15,8 @@ is known per pixel. A neuron maps an image's concept masks to an activation map 
     unit activation:           the map's spatial maximum (as for real units)
 
 so the activation is >= 0.6 exactly when the concept (OR: either; AND: A with B present) is in the image.
+For robustness studies a neuron can also imitate a detector's errors: with probability `miss` an image's region is
+not detected, with probability `spurious` an image without it fires on all its things (one draw per image).
 Decisions: 27 mono neurons (one per concept of the vocabulary: we have 27, not 47), 18 OR and 20 AND neurons (the
 paper's counts), pairs drawn with a fixed seed; AND pairs join concepts of different groups (an object on a
 background, a texture on a shape, ...), as the paper's (dog|leash, horse|grass).
@@ -46,8 +48,12 @@ class SyntheticNeuron:
 
     mode: str
     concepts: tuple[str, ...]
+    miss: float = 0.0  # probability that an image's firing region goes undetected (a detector's miss)
+    spurious: float = 0.0  # probability that an image without it fires on all its things (a false detection)
 
     def __post_init__(self):
+        if not (0.0 <= self.miss < 1.0 and 0.0 <= self.spurious < 1.0):
+            raise InputError(f"detector error rates must be in [0, 1), got miss={self.miss}, spurious={self.spurious}")
         if self.mode not in MODES:
             raise InputError(f"synthetic neuron mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         unknown = [c for c in self.concepts if c not in render.CONCEPTS]
@@ -86,11 +92,18 @@ class SyntheticNeuron:
         """Activation map(s) (module docstring). `noise_keys`: one int per image seeding its noise (default 0)."""
         region = self.region(masks)
         h, w = region.shape[-2:]
-        area = region.sum(axis=(-2, -1), keepdims=True) / (FULL_AREA * h * w)
-        strength = FIRE_BASE + FIRE_GAIN * np.minimum(area, 1.0)
         batch = region.shape[:-2]
         keys = np.zeros(batch, np.int64) if noise_keys is None else np.asarray(noise_keys).reshape(batch)
         salt = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:2], "little")
+        if self.miss or self.spurious:  # one draw per image decides a miss or a false detection
+            draw = np.modf(np.abs(np.sin((keys.astype(np.float64) % 9973) * 91.345 + salt * 0.377)) * 24634.6345)[0]
+            draw = draw[..., None, None]
+            anything = np.any([masks[k] for k in render.KINDS], axis=0)
+            present = region.any(axis=(-2, -1), keepdims=True)
+            region = np.where(present & (draw < self.miss), False, region)
+            region = np.where(~present & (draw > 1 - self.spurious), anything, region)
+        area = region.sum(axis=(-2, -1), keepdims=True) / (FULL_AREA * h * w)
+        strength = FIRE_BASE + FIRE_GAIN * np.minimum(area, 1.0)
         # A hash of (neuron, image key, pixel) in [0, 1): the same image always gets the same noise.
         pixel = np.arange(h * w, dtype=np.float64).reshape(h, w)
         phase = (keys[..., None, None].astype(np.float64) % 9973) * 12.9898 + salt * 0.731 + pixel * 78.233
@@ -108,15 +121,16 @@ def parse_neuron(text: str) -> SyntheticNeuron:
     return SyntheticNeuron("mono", (text,))
 
 
-def synthetic_neurons(seed: int = 0) -> list[SyntheticNeuron]:
-    """The benchmark: every concept as a mono neuron, then `NUM_OR` OR and `NUM_AND` AND neurons (fixed seed)."""
+def synthetic_neurons(seed: int = 0, miss: float = 0.0, spurious: float = 0.0) -> list[SyntheticNeuron]:
+    """The benchmark: every concept as a mono neuron, then `NUM_OR` OR and `NUM_AND` AND neurons (fixed seed);
+    `miss` / `spurious`: detector error rates of every neuron (0: exact)."""
     rng = np.random.default_rng(seed)
-    out = [SyntheticNeuron("mono", (c,)) for c in render.CONCEPTS]
+    out = [SyntheticNeuron("mono", (c,), miss, spurious) for c in render.CONCEPTS]
     pairs: set[tuple[str, str]] = set()
     while len(pairs) < NUM_OR:
         a, b = sorted(rng.choice(render.CONCEPTS, 2, replace=False))
         pairs.add((str(a), str(b)))
-    out += [SyntheticNeuron("or", p) for p in sorted(pairs)]
+    out += [SyntheticNeuron("or", p, miss, spurious) for p in sorted(pairs)]
     # AND: A is a thing attribute (where it fires), B anything of another group (the condition).
     things = [c for c in render.CONCEPTS if render.GROUP_OF[c] != "background"]
     pairs = set()
@@ -124,5 +138,5 @@ def synthetic_neurons(seed: int = 0) -> list[SyntheticNeuron]:
         a, b = str(rng.choice(things)), str(rng.choice(render.CONCEPTS))
         if render.GROUP_OF[a] != render.GROUP_OF[b]:
             pairs.add((a, b))
-    out += [SyntheticNeuron("and", p) for p in sorted(pairs)]
+    out += [SyntheticNeuron("and", p, miss, spurious) for p in sorted(pairs)]
     return out
