@@ -51,3 +51,15 @@ def test_neurons_fire_exactly_when_their_concepts_are_present(pool):
     neuron = neurons.parse_neuron("red_circle")
     single = neuron.activation_maps({c: m[5] for c, m in masks.items()}, np.array(5))
     np.testing.assert_array_equal(single, neuron.activation_maps(masks, keys)[5])
+
+
+def test_detector_errors_miss_and_add_detections_at_their_rates(pool):
+    batch, masks = pool
+    keys = np.arange(len(batch["image"]))
+    exact = neurons.SyntheticNeuron("or", ("red", "blue"))
+    noisy = neurons.SyntheticNeuron("or", ("red", "blue"), miss=0.3, spurious=0.2)
+    fires = exact.activation_maps(masks, keys).max(axis=(1, 2)) >= neurons.FIRE_BASE
+    noisy_fires = noisy.activation_maps(masks, keys).max(axis=(1, 2)) >= neurons.FIRE_BASE
+    assert 0.15 < (~noisy_fires[fires]).mean() < 0.45  # misses among images with the concept
+    assert 0.05 < noisy_fires[~fires].mean() < 0.4  # false detections among the others
+    np.testing.assert_array_equal(noisy_fires, noisy.activation_maps(masks, keys).max(axis=(1, 2)) >= 0.6)
