@@ -4,7 +4,7 @@ jaxinterp maia benchmark --out runs/maia                                  # offl
 jaxinterp maia benchmark --out runs/gpt --agent openai:gpt-4o --judge     # the MAIA agent, judged by the model
 jaxinterp maia describe --out runs/unit --unit star_boat                  # a synthetic neuron, offline describer
 jaxinterp maia describe --out runs/unit --subject runs/cnn --layer conv3 --index 5 --agent openai:gpt-4o
-jaxinterp maia train --out runs/cnn --kind cnn --steps 400                 # a subject model on the concept scenes
+jaxinterp maia train --out runs/cnn --kind cnn                            # a subject model on the concept scenes
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def add_parser(subparsers) -> None:
     p = sub.add_parser("train", help="train a small subject model (cnn or vit) on the concept scenes")
     p.add_argument("--out", required=True, help="subject folder to write")
     p.add_argument("--kind", choices=("cnn", "vit"), default="cnn")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument(
+        "--steps", type=int, default=1500, help="training steps (default 1500: CNN test accuracy 0.54, 400: 0.21)"
+    )
     p.add_argument("--num-images", type=int, default=1000)
     p.add_argument("--data-dir", help="TFDS folder (default OUT/data)")
     p.set_defaults(func=_train)

@@ -34,6 +34,7 @@ from jaxinterp.agent.maia import render
 TOP_K = 15  # MAIA's number of dataset exemplars
 RESOLUTION = 32
 MARGIN = 0.05
+INTERPRETABLE_IOU = 0.04  # NetDissect: a unit is "interpretable" when its best concept's IoU exceeds 0.04
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +164,8 @@ def describe(
         f"{best_single[0]}, IoU {best_single[1]:.2f}; runner-up: {runner[0]}, IoU {runner[1]:.2f}). Its top {len(top)} "
         f"exemplars contain " + ", ".join(f"{c} ({n}/{len(top)})" for c, n in common) + "."
     )
+    if best[1] < INTERPRETABLE_IOU:
+        text += f" The match is weak (IoU below NetDissect's {INTERPRETABLE_IOU} cut): no concept explains the unit."
     return Description(best[0], text, best[1], runner)
 
 

@@ -4,7 +4,7 @@ MAIA studies units of ResNet-152, CLIP-RN50 and DINO ViT-S/8. Offline we train t
 families on `dataset.py`'s procedural scenes, so their units have concepts to find. The task: name the kind
 (one of 6 shapes and 5 objects) of the image's largest thing (`label`).
 
-    model = train(SubjectConfig("cnn"), source, steps=300)     # a minute or less on a CPU
+    model = train(SubjectConfig("cnn"), source, steps=1500)    # about two minutes on 2 busy CPU cores
     logits, acts = model.apply(images)                          # acts: {"conv1": [b, 32, 32, 16], ...}
     save(model, "runs/maia/subject"); model = load("runs/maia/subject")
 
@@ -13,7 +13,10 @@ Both return named intermediates, so `System` reads any layer without hooks:
 - ViT: block1..blockN [b, 1 + (s/p)^2, d] (token 0 is CLS; `System` drops it and lays the rest on a grid).
 
 Decisions: inputs are uint8 images scaled to [-1, 1]; Adam (lr 3e-3, b1 0.9, b2 0.999), batch 64, no
-augmentation; these are not paper models, just subjects whose units we can explain.
+augmentation; these are not paper models, just subjects whose units we can explain. Measured (one run, 1000
+training images, 2 busy CPU cores): the CNN reaches 0.21 test accuracy after 400 steps (30 s) and 0.54 after 1500
+(chance 0.09); the offline describer finds mostly colour units (conv1: 38% of units with IoU > 0.04, NetDissect's
+"interpretable" cut; conv3: 16%, colours, shapes, objects and red-when-circle conjunctions).
 """
 
 from __future__ import annotations
