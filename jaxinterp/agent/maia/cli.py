@@ -70,13 +70,39 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_train)
 
 
+_LEDGERS: dict = {}
+
+
 def _backend(args):
-    from jaxinterp.agent.backends import backend_from_env
+    """The agent's model, cached under OUT/llm-cache (free, reproducible reruns) and metered; None offline."""
+    from pathlib import Path
+
+    from jaxinterp.agent.backends import CachedBackend, MeteredBackend, UsageLedger, backend_from_env
 
     kind, provider, model = args.agent
     if kind == "offline":
         return None
-    return backend_from_env(provider=provider, model=model, base_url=args.base_url)
+    ledger = _LEDGERS.setdefault(args.out, UsageLedger())
+    inner = backend_from_env(provider=provider, model=model, base_url=args.base_url)
+    return MeteredBackend(CachedBackend(inner, Path(args.out) / "llm-cache"), ledger)
+
+
+def _report_usage(args) -> None:
+    """Writes OUT/usage.json and prints the total when a model was used."""
+    import json
+    from pathlib import Path
+
+    ledger = _LEDGERS.pop(args.out, None)
+    if ledger is None:
+        return
+    summary = ledger.summary()
+    (Path(args.out) / "usage.json").write_text(json.dumps(summary, indent=2))
+    total = summary["total"]
+    cost = "unknown cost" if total["cost_usd"] is None else f"${total['cost_usd']:.4f}"
+    print(
+        f"model calls: {total['calls']} ({total['cached_calls']} cached), {total['prompt_tokens']} prompt + "
+        f"{total['completion_tokens']} completion tokens, {cost}"
+    )
 
 
 def _benchmark(args) -> None:
@@ -106,6 +132,7 @@ def _benchmark(args) -> None:
     )
     print(benchmark.table(result.summary))
     print(f"{result.summary['elapsed_seconds']} s; wrote {result.summary_json}, {result.html}")
+    _report_usage(args)
 
 
 def _describe(args) -> None:
@@ -125,6 +152,7 @@ def _describe(args) -> None:
         image_endpoint=args.image_endpoint,
     )
     print(f"[LABEL]: {result['label']}\n[DESCRIPTION]: {result['description']}\nwrote {result['html']}")
+    _report_usage(args)
 
 
 def _train(args) -> None:

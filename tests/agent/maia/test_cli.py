@@ -51,6 +51,11 @@ def test_agent_benchmark_on_loopback_server_with_judge(tmp_path, monkeypatch):
     assert summary["modes"]["mono"]["label_accuracy"] == 1.0  # the first mono neuron is "red"
     assert all(row["judge_accuracy"] == 1.0 and row["n"] == 1 for row in summary["modes"].values())
     assert len(list((out / "units").glob("*/experiment.html"))) == 3
+    usage = json.loads((out / "usage.json").read_text())["total"]
+    assert usage["calls"] == 3 * 2 + 3  # 2 replies per unit, 3 judgements
+    assert usage["cached_calls"] >= 2  # every unit's first request is the same: answered from the cache
+    assert usage["prompt_tokens"] == 10 * (usage["calls"] - usage["cached_calls"])
+    assert (out / "llm-cache").is_dir()
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
