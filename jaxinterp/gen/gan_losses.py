@@ -50,7 +50,10 @@ def gradient_penalty(
         return jnp.sum(scores if score_mask is None else scores * score_mask)
 
     grads = jax.grad(total)(interpolates)
-    norms = jnp.sqrt(jnp.sum(grads**2, axis=-1))
+    squared = jnp.sum(grads**2, axis=-1)
+    # sqrt with torch's zero subgradient at 0: positions no kept score sees have exactly zero gradient.
+    positive = squared > 0
+    norms = jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
     return weight * jnp.mean((norm_scale * norms - 1.0) ** 2)
 
 

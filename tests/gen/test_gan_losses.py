@@ -63,3 +63,17 @@ def test_masked_losses_count_only_the_kept_scores_and_work_on_signals():
     keep = np.asarray(mask, bool)
     expected_loss = -np.asarray(scores_real)[keep].mean() + np.asarray(scores_fake)[keep].mean()
     np.testing.assert_allclose(float(wgan_critic_loss(scores_real, scores_fake, mask)), expected_loss, rtol=1e-5)
+
+
+def test_penalty_gradient_is_finite_where_no_kept_score_sees_the_input():
+    # Positions 0-1 reach only a dropped score: their input gradient is exactly 0, whose norm must not
+    # give a NaN second derivative (torch's norm has subgradient 0 there).
+    w = jnp.asarray([0.5, -1.5], jnp.float32)
+    real, fake = jnp.ones((1, 4, 2)), jnp.zeros((1, 4, 2))
+    mask = jnp.asarray([[0, 1, 1, 1]], jnp.float32)
+
+    def penalty(scale):
+        return gradient_penalty(lambda x: scale * (x @ w), real, fake, jax.random.PRNGKey(0), 0.01, mask)
+
+    grad = jax.grad(penalty)(1.0)
+    assert np.isfinite(float(grad)) and float(grad) != 0.0

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxinterp.data.audio import check_length, load_audio, save_wav
+from jaxinterp.data.audio import check_length, load_audio, resample, save_wav
 from jaxinterp.errors import InputError
 from jaxinterp.gen import pyramid_store, pyramid_train
 from jaxinterp.gen.caw import scales as caw_scales
@@ -276,12 +276,18 @@ def prepare(
 
 
 def load_recording(source: str, cfg: CAWConfig) -> tuple[np.ndarray, int, str]:
-    """(signal, rate, note): the recording at min(file rate, init_sample_rate), mono, <= max_length s."""
+    """(signal, rate, note): the recording at min(file rate, init_sample_rate), mono, <= max_length s.
+
+    Built-in examples are rendered at their own rate (16 kHz) and resampled like a file would be (their
+    synthesiser is not meant for low rates).
+    """
     signal, info = load_audio(source, sample_rate=None, max_seconds=cfg.max_length)
     rate = caw_scales.working_rate(info.sample_rate, cfg)
+    note = info.note()
     if rate != info.sample_rate:
-        signal, info = load_audio(source, sample_rate=rate, max_seconds=cfg.max_length)
-    return signal, rate, info.note()
+        signal = resample(signal, info.sample_rate, rate)
+        note += f"; resampled to {rate} Hz"
+    return signal, rate, note
 
 
 def train(
