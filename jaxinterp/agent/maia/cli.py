@@ -10,8 +10,16 @@ jaxinterp maia train --out runs/cnn --kind cnn                            # a su
 from __future__ import annotations
 
 
-def add_parser(subparsers) -> None:
+def parse_agent(value: str) -> tuple[str, str | None, str | None]:
+    """`offline` (describer), `offline-agent` (scripted agent, no model), `llm` or `PROVIDER:MODEL`."""
     from jaxinterp.agent.find.cli import parse_interpreter
+
+    if value.strip() == "offline-agent":
+        return "offline-agent", None, None
+    return parse_interpreter(value)
+
+
+def add_parser(subparsers) -> None:
     from jaxinterp.agent.maia.agent import MAX_ROUNDS
     from jaxinterp.agent.maia.prompts import PROTOCOLS
 
@@ -26,10 +34,11 @@ def add_parser(subparsers) -> None:
         p.add_argument("--out", required=True, help="output folder")
         p.add_argument(
             "--agent",
-            type=parse_interpreter,
+            type=parse_agent,
             default=("offline", None, None),
-            metavar="{offline,openai:MODEL,anthropic:MODEL,llm}",
-            help="offline (NetDissect-style describer, default) or the MAIA agent on a vision-language model",
+            metavar="{offline,offline-agent,openai:MODEL,anthropic:MODEL,llm}",
+            help="offline (NetDissect-style describer, default), offline-agent (the MAIA loop with a scripted "
+            "agent, no model) or the MAIA agent on a vision-language model",
         )
         p.add_argument("--protocol", choices=PROTOCOLS, default="v1", help="agent code protocol (default v1)")
         p.add_argument("--max-rounds", type=int, default=MAX_ROUNDS, help=f"agent replies per unit ({MAX_ROUNDS})")
@@ -78,10 +87,17 @@ def _backend(args):
     from pathlib import Path
 
     from jaxinterp.agent.backends import CachedBackend, MeteredBackend, UsageLedger, backend_from_env
+    from jaxinterp.agent.maia.offline_agent import OfflineAgent
 
     kind, provider, model = args.agent
     if kind == "offline":
         return None
+    if kind == "offline-agent":
+        if args.protocol != "v1":
+            from jaxinterp.errors import InputError
+
+            raise InputError("the offline agent speaks protocol v1 only; drop --protocol v2")
+        return OfflineAgent()
     ledger = _LEDGERS.setdefault(args.out, UsageLedger())
     inner = backend_from_env(provider=provider, model=model, base_url=args.base_url)
     return MeteredBackend(CachedBackend(inner, Path(args.out) / "llm-cache"), ledger)
@@ -115,7 +131,9 @@ def _benchmark(args) -> None:
             backend, args.out, args.protocol, args.max_rounds, image_endpoint=args.image_endpoint
         )
         method = f"MAIA agent ({backend.model}, {args.protocol})"
-    elif args.judge or args.llm_prompts:
+    if args.agent[0] == "offline-agent" and (args.judge or args.llm_prompts):
+        backend = None  # a scripted agent cannot judge or write prompts
+    if backend is None and (args.judge or args.llm_prompts):
         from jaxinterp.errors import InputError
 
         raise InputError("--judge and --llm-prompts need a model: pass --agent openai:MODEL (or anthropic:, llm)")

@@ -28,7 +28,8 @@ from jaxinterp.agent.maia.describer import parse_label
 
 NUM_PROMPTS = 7  # MAIA paper: 7 activating and 7 neutral prompts per description
 
-_ADJECTIVE = {"plain": "", "stripes": "striped ", "dots": "dotted ", "checkered": "checkered "}
+# "solid" is named, not left out: an unnamed texture would be drawn at random (and might be the concept avoided)
+_ADJECTIVE = {"plain": "solid ", "stripes": "striped ", "dots": "dotted ", "checkered": "checkered "}
 _WHERE = {"plain": "on a plain background", "sky": "in the sky", "night": "at night"}
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from jaxinterp.agent.backends import ChatBackend
 from jaxinterp.agent.maia import agent, dataset, describer, neurons, subject
 from jaxinterp.agent.maia.images import HttpGenerator
+from jaxinterp.agent.maia.offline_agent import OfflineAgent
 from jaxinterp.agent.maia.system import ImageStore, System, model_system, pool_maps, synthetic_system
 from jaxinterp.agent.maia.tools import Tools
 from jaxinterp.data.images import save_png
@@ -37,7 +38,8 @@ def make_tools(
 ) -> tuple[ImageStore, Tools]:
     store = ImageStore()
     generator = HttpGenerator(image_endpoint) if image_endpoint else None
-    return store, Tools(store, pool, generator=generator, vlm=backend)
+    vlm = None if isinstance(backend, OfflineAgent) else backend  # the scripted agent is no image describer
+    return store, Tools(store, pool, generator=generator, vlm=vlm)
 
 
 def agent_describe_unit(

@@ -183,6 +183,7 @@ class Tools:
 
         Returns:
             str: One line per image: '"<title>", highlighted regions: <description>'.
+                Offline: the concepts of the highlighted region, then "; around: " and the rest of the scene.
         """
         titles = _strings(image_title, "image_title")
         if len(titles) != len(image_list):
@@ -287,7 +288,14 @@ class Tools:
             reply = self._ask([image], DESCRIBE_PROMPT)
             return re.sub(r"^\s*\[highlighted regions\]:\s*", "", reply, flags=re.IGNORECASE).strip()
         concepts = self._highlighted_concepts(image)
-        return ", ".join(concepts) if concepts else "unknown (an image the offline describer has no scene for)"
+        if not concepts:
+            return "unknown (an image the offline describer has no scene for)"
+        rendering, keep = self.store.highlight(image)
+        if keep.all() or not keep.any():
+            return ", ".join(concepts)
+        # the darkened surroundings stay visible (at 25%), as a VLM would see them
+        around = [c for c, m in render.concept_masks(rendering).items() if m.any() and c not in concepts]
+        return ", ".join(concepts) + ("; around: " + ", ".join(around) if around else "")
 
     def _ask(self, images: Sequence[np.ndarray], prompt: str) -> str:
         return self.vlm.chat([ChatMessage("user", [prompt, *images])], max_tokens=300, temperature=0.0).text.strip()

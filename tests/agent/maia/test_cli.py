@@ -64,3 +64,21 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert main(["maia", "describe", "--out", str(tmp_path), "--unit", "purple_unicorn"]) == 2
     assert "unknown concept(s) unicorn" in capsys.readouterr().err
     assert main(["maia", "benchmark", "--out", str(tmp_path), "--judge"]) == 2
+    assert (
+        main(
+            [
+                "maia",
+                "describe",
+                "--out",
+                str(tmp_path),
+                "--unit",
+                "red",
+                "--agent",
+                "offline-agent",
+                "--protocol",
+                "v2",
+            ]
+        )
+        == 2
+    )
+    assert "protocol v1 only" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def test_vlm_describes_each_image_alone_and_offline_reads_the_highlighted_concep
     parts = vlm.calls[0][0].parts()
     assert parts[0] == DESCRIBE_PROMPT and len(parts) == 2 and parts[1].media_type == "image/png"
     offline = Tools(store, None)
-    assert offline.describe_images(masked[:1], ["one"]) == '"one", highlighted regions: red, star'
+    assert offline.describe_images(masked[:1], ["one"]) == '"one", highlighted regions: red, star; around: sand'
     assert offline.summarize_images(masked) == "[COMMON]: star"
 
 
