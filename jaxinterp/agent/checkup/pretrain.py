@@ -16,6 +16,10 @@ Every seed gives a fresh initialisation, augmentation stream and batch order for
 rendered once (`data_seed`). Raw pixels through the same probe are reported for reference. The bar: mean
 code-image probe accuracy above the noise-pretrained encoder's.
 
+Measured (defaults, data seed 0, seeds 0-4, two shared CPU cores, 619 s with the images cached; rendering
+the 3000 programs takes ~100 s more): probe test accuracy code 0.954 +- 0.006, noise 0.921 +- 0.019,
+random init 0.908 +- 0.002, raw pixels 0.950; code above noise for every seed.
+
 Writes `results.json` (every run, means and standard deviations over seeds), `code_images.png` /
 `noise_images.png` (samples of the training sets), `loss.png` (SimCLR loss curves) and `index.html`;
 the rendered images are kept in `code_images.npz`, so a rerun into the same folder skips the rendering.
@@ -46,7 +50,7 @@ SOURCES = ("code", "noise")
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
-    """The experiment. Defaults take ~10 minutes on two CPU cores (rendering ~2 min, then ~1.5 min per run)."""
+    """The experiment. Defaults: ~2 min per seed on two shared CPU cores, plus ~100 s to render the images once."""
 
     n_images: int = 3000
     image_size: int = 32
