@@ -86,7 +86,7 @@ class OfflineAgent:
         if len(firing) == 1:  # look for a second concept the exemplars did not show
             if len(logs) == 2:
                 return self._sweep(firing[0])
-            swept = _by_group(_activations(logs[2]))
+            swept = _by_group(_activations(logs[2]), np.min)
             others = sorted((v, k.split()[1]) for k, v in swept.items() if k.startswith("sweep ") and v >= threshold)
             if others:
                 return self._answer([firing[0], others[-1][1]], "or", exemplar_mean)
@@ -107,7 +107,11 @@ class OfflineAgent:
     def _sweep(self, found: str) -> str:
         """One image per other concept of the vocabulary, none with `found`: does anything else fire?"""
         rng = np.random.default_rng(self.seed + 2)
-        prompts = [(f"sweep {c}", _phrase(rng, {_slot(c): c}, {found})) for c in render.CONCEPTS if c != found]
+        # two images per concept with different other attributes: a concept must fire in both (see _next), so a
+        # second concept drawn by chance into one image's other slots does not count
+        prompts = [
+            (f"sweep {c}", _phrase(rng, {_slot(c): c}, {found})) for c in render.CONCEPTS if c != found for _ in "ab"
+        ]
         return f"[HYPOTHESIS LIST]:\nHypothesis_1: {found}, and perhaps another concept\n" + _code(
             _log_call(json.dumps([list(p) for p in prompts]))
         )
@@ -156,11 +160,12 @@ def _activations(log: str) -> list[tuple[str, float]]:
     return out
 
 
-def _by_group(pairs: list[tuple[str, float]]) -> dict[str, float]:
+def _by_group(pairs: list[tuple[str, float]], reduce=np.mean) -> dict[str, float]:
+    """Activations grouped by image title, reduced (mean by default)."""
     groups: dict[str, list[float]] = {}
     for title, value in pairs:
         groups.setdefault(title, []).append(value)
-    return {k: float(np.mean(v)) for k, v in groups.items()}
+    return {k: float(reduce(v)) for k, v in groups.items()}
 
 
 def _common(log: str) -> list[str]:

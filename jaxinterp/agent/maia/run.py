@@ -13,6 +13,7 @@ runs its experiments (`agent.interpret_unit`), and the same backend answers `des
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,7 @@ def _offline(system: System, tools: Tools, pool: dict[str, np.ndarray], out: Pat
 
 
 QUICKSTART_IMAGES = 200
+QUICKSTART_AGENT_NEURON = "red|square"
 
 
 def quickstart_section(out: str | Path, num_images: int = QUICKSTART_IMAGES):
@@ -124,6 +126,7 @@ def quickstart_section(out: str | Path, num_images: int = QUICKSTART_IMAGES):
     a few pool images; (heading, text, figures)."""
     from jaxinterp.agent.maia import benchmark
 
+    start = time.time()
     out = Path(out)
     result = benchmark.run_benchmark(out, num_images=num_images)
     rows = "; ".join(
@@ -139,10 +142,16 @@ def quickstart_section(out: str | Path, num_images: int = QUICKSTART_IMAGES):
         )
         for i in range(6)
     ]
+    # The agent loop itself, with the scripted offline agent, on one AND neuron: sandboxed code, tools, HTML log.
+    neuron = neurons.parse_neuron(QUICKSTART_AGENT_NEURON)
+    store, tools = make_tools(pool, None, None)
+    answer = agent.interpret_unit(synthetic_system(neuron, store), tools, OfflineAgent(), out=out / "agent")
     text = (
         f"MAIA synthetic neurons (mono / OR / AND over procedural scenes with exact concept masks), described by the "
         f"offline NetDissect-style describer over {num_images} pool images (no model): {rows}. Predictive = mean "
         f"activation on rendered images of prompts written from the label, activating vs neutral. Details in "
-        f"{result.html.relative_to(out.parent)}; {result.summary['elapsed_seconds']:.0f} s."
+        f"{result.html.relative_to(out.parent)}. The MAIA loop with the scripted offline agent on the neuron "
+        f"'{neuron.label}' answered '{answer.label}' in {answer.rounds} rounds; its experiment log is "
+        f"{(out / 'agent' / 'experiment.html').relative_to(out.parent)}. {time.time() - start:.0f} s."
     )
     return ("MAIA: synthetic neurons (offline describer)", text, figures)
