@@ -6,7 +6,7 @@ It answers the conversation as a chat backend would, following a fixed plan in M
 1. dataset exemplars, each described (`describe_images`); candidates = concepts highlighted in at least a quarter
    of them (up to 5) and the most common surrounding concept if most exemplars share it;
 2. each candidate tested alone: 3 prompts naming it and none of the others, plus 3 neutral
-   prompts (`predictive._phrase`), through `text2image` and `call_neuron`;
+   prompts (`predictive.prompt_phrase`), through `text2image` and `call_neuron`;
 3. two concepts fire alone: OR. One: a sweep of one image per other concept of the vocabulary (without the first)
    finds a second firing concept (OR) or none (mono). None: each pair is tested together (as two things, or a
    thing on a background), and `describe_images` on the masked images says which of the two the unit highlights
@@ -28,7 +28,7 @@ import numpy as np
 
 from jaxinterp.agent.backends import ChatMessage, ChatResponse, Usage
 from jaxinterp.agent.maia import render
-from jaxinterp.agent.maia.predictive import _phrase, _slot
+from jaxinterp.agent.maia.predictive import concept_slot, prompt_phrase
 
 MAX_CANDIDATES = 5
 PROMPTS_PER_TEST = 3
@@ -110,7 +110,10 @@ class OfflineAgent:
         # two images per concept with different other attributes: a concept must fire in both (see _next), so a
         # second concept drawn by chance into one image's other slots does not count
         prompts = [
-            (f"sweep {c}", _phrase(rng, {_slot(c): c}, {found})) for c in render.CONCEPTS if c != found for _ in "ab"
+            (f"sweep {c}", prompt_phrase(rng, {concept_slot(c): c}, {found}))
+            for c in render.CONCEPTS
+            if c != found
+            for _ in "ab"
         ]
         return f"[HYPOTHESIS LIST]:\nHypothesis_1: {found}, and perhaps another concept\n" + _code(
             _log_call(json.dumps([list(p) for p in prompts]))
@@ -121,8 +124,10 @@ class OfflineAgent:
         prompts = []
         for c in candidates:
             others = set(candidates) - {c}
-            prompts += [(f"alone {c}", _phrase(rng, {_slot(c): c}, others)) for _ in range(PROMPTS_PER_TEST)]
-        prompts += [("neutral", _phrase(rng, {}, set(candidates))) for _ in range(PROMPTS_PER_TEST)]
+            prompts += [
+                (f"alone {c}", prompt_phrase(rng, {concept_slot(c): c}, others)) for _ in range(PROMPTS_PER_TEST)
+            ]
+        prompts += [("neutral", prompt_phrase(rng, {}, set(candidates))) for _ in range(PROMPTS_PER_TEST)]
         hypotheses = "\n".join(f"Hypothesis_{i + 1}: the unit detects {c}" for i, c in enumerate(candidates))
         return f"[HYPOTHESIS LIST]:\n{hypotheses}\n" + _code(_log_call(json.dumps([list(p) for p in prompts])))
 
@@ -131,10 +136,14 @@ class OfflineAgent:
         prompts = []
         for a, b in itertools.combinations(candidates, 2):
             for _ in range(PROMPTS_PER_TEST):
-                if "background" in (_slot(a), _slot(b)) and _slot(a) != _slot(b):
-                    text = _phrase(rng, {_slot(a): a, _slot(b): b}, set())
+                if "background" in (concept_slot(a), concept_slot(b)) and concept_slot(a) != concept_slot(b):
+                    text = prompt_phrase(rng, {concept_slot(a): a, concept_slot(b): b}, set())
                 else:  # two things, so the highlighted one tells which concept the unit fires on
-                    text = _phrase(rng, {_slot(a): a}, {b}) + " next to " + _phrase(rng, {_slot(b): b}, {a})
+                    text = (
+                        prompt_phrase(rng, {concept_slot(a): a}, {b})
+                        + " next to "
+                        + prompt_phrase(rng, {concept_slot(b): b}, {a})
+                    )
                 prompts.append((f"both {a} {b}", text))
         extra = "tools.describe_images(masked, titles)"
         return "[HYPOTHESIS LIST]:\nHypothesis_1: the unit needs two concepts together\n" + _code(

@@ -55,7 +55,7 @@ def _choose(rng: np.random.Generator, options: Sequence[str], avoid: set[str]) -
     return str(rng.choice(allowed or list(options)))
 
 
-def _phrase(rng: np.random.Generator, named: dict[str, str], avoid: set[str]) -> str:
+def prompt_phrase(rng: np.random.Generator, named: dict[str, str], avoid: set[str]) -> str:
     """ "a red striped circle on grass": the named slots (colour, kind, texture, background), the rest drawn."""
     colour = named.get("colour") or _choose(rng, render.COLOURS, avoid)
     kind = named.get("kind") or _choose(rng, render.KINDS, avoid)
@@ -65,7 +65,7 @@ def _phrase(rng: np.random.Generator, named: dict[str, str], avoid: set[str]) ->
     return f"{'an' if words[0] in 'aeiou' else 'a'} {words} {_WHERE.get(background, 'on ' + background)}"
 
 
-def _slot(concept: str) -> str:
+def concept_slot(concept: str) -> str:
     group = render.GROUP_OF[concept]
     return "kind" if group in ("shape", "object") else group
 
@@ -80,17 +80,21 @@ def offline_prompts(
     positives = []
     for i in range(n):
         if mode == "none":
-            positives.append(_phrase(rng, {}, set()))
+            positives.append(prompt_phrase(rng, {}, set()))
         elif mode in ("mono", "or"):
             concept = named[i % len(named)]
-            positives.append(_phrase(rng, {_slot(concept): concept}, avoid))
+            positives.append(prompt_phrase(rng, {concept_slot(concept): concept}, avoid))
         else:  # and: both concepts, in one thing when their slots differ, else a second thing
             a, b = named
-            if _slot(a) != _slot(b):
-                positives.append(_phrase(rng, {_slot(a): a, _slot(b): b}, avoid))
+            if concept_slot(a) != concept_slot(b):
+                positives.append(prompt_phrase(rng, {concept_slot(a): a, concept_slot(b): b}, avoid))
             else:
-                positives.append(_phrase(rng, {_slot(a): a}, avoid) + " next to " + _phrase(rng, {_slot(b): b}, avoid))
-    neutrals = [_phrase(rng, {}, avoid) for _ in range(n)]
+                positives.append(
+                    prompt_phrase(rng, {concept_slot(a): a}, avoid)
+                    + " next to "
+                    + prompt_phrase(rng, {concept_slot(b): b}, avoid)
+                )
+    neutrals = [prompt_phrase(rng, {}, avoid) for _ in range(n)]
     return positives, neutrals
 
 
