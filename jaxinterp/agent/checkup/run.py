@@ -177,10 +177,25 @@ def _write(out: Path, title: str, records: list[dict], summary: dict, key: str) 
             f.write(json.dumps(r) + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     sections: dict[str, list] = {}
+    failed: dict[str, int] = {}
     for r in records:
-        path = out / "drawings" / r["concept"] / f"{key}{r[key]}" / "image.png"
-        caption = f"{r['concept']} {key} {r[key]}" + ("" if r["rendered"] else f": {r['error'][-80:]}")
         if r["rendered"]:
-            sections.setdefault(r["group"], []).append((caption, path))
-    text = json.dumps(summary.get("measures", summary.get("per_round")), indent=None)[:2000]
-    write_index(out, title, [(group, text, figs) for group, figs in sections.items()])
+            path = out / "drawings" / r["concept"] / f"{key}{r[key]}" / "image.png"
+            sections.setdefault(r["group"], []).append((f"{r['concept']} {key} {r[key]}", path))
+        else:
+            failed[r["group"]] = failed.get(r["group"], 0) + 1
+    rows = summary.get("per_round") or [summary]
+
+    def text(group: str) -> str:
+        measured = [(row.get("round"), row["measures"][group]) for row in rows if group in row["measures"]]
+        parts = [f"{failed.get(group, 0)} program(s) failed to render (errors in records.jsonl)."]
+        for r, m in measured:
+            where = "" if r is None else f"round {r}: "
+            fid = m["fidelity"]
+            parts.append(
+                f"{where}fidelity top-1 {fid['top1']:.2f}, percentile {fid['percentile']:.2f}, "
+                f"diversity {m['diversity']} ({m['recogniser']})."
+            )
+        return " ".join(parts)
+
+    write_index(out, title, [(group, text(group), figs) for group, figs in sections.items()])
