@@ -130,12 +130,13 @@ def _setup(args, incremental: bool):
     ledger = None
     if kind == "offline":
         from jaxinterp.agent.checkup.drawer import KNOWN
+        from jaxinterp.errors import InputError
 
         unknown = [c.name for c in chosen if c.name not in KNOWN]
         if unknown:
-            from jaxinterp.errors import InputError
-
             raise InputError(f"the offline drawer cannot draw {', '.join(unknown)}")
+        if args.language != "matplotlib":
+            raise InputError("the offline drawer writes matplotlib only; --language needs a model (--drawer)")
         backend = OfflineDrawer(seed=args.seed, incremental=incremental)
     else:
         inner = backend_from_env(provider=provider or args.provider, model=model or args.model, base_url=args.base_url)

@@ -140,9 +140,12 @@ def test_generate_asks_once_per_sample_at_temperature_on_a_loopback_server(serve
     assert len(list((out / "llm-cache").glob("*.json"))) == 2  # two samples of one prompt: two cache entries
 
 
-def test_offline_drawer_refuses_concepts_it_cannot_draw(tmp_path, capsys):
+def test_bad_groups_and_offline_languages_exit_2_with_one_line(tmp_path, capsys):
     assert main(["checkup", "generate", "--out", str(tmp_path), "--groups", "pets", "--quiet"]) == 2
     assert "concept groups must be among" in capsys.readouterr().err
+    assert main(["checkup", "correct", "--out", str(tmp_path), "--language", "pillow", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "matplotlib only" in err[0]
 
 
 def test_pillow_is_the_other_language_and_its_programs_render():
