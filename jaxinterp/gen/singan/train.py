@@ -22,6 +22,11 @@ Decisions, where the paper and the official code leave a choice:
     training mode, as upstream does, and used once the scale is frozen.
   * Adam's learning rates drop by 10x after iteration 1600 (MultiStepLR), counted in optimiser updates.
   * Weights of G_n and D_n start from G_{n-1}, D_{n-1} when their channel counts match (upstream).
+
+Masks (IDC, `gen/idc/`, reuses this iteration): when the scale data holds "score_mask" (critic scores
+whose window sees only known pixels) and "known" (known pixels), real scores and the gradient penalty
+count only kept scores (penalty norms scaled by all / kept, as `gan_losses`), fake scores stay
+unmasked, and the reconstruction loss is a mean over known pixels, weighted by data["alpha"].
   * Iteration i draws its randomness from fold_in(key(seed, scale, model), i), so any split into calls,
     and any interrupt + resume, replays the same numbers.
 
@@ -48,7 +53,7 @@ from jaxinterp.checkpoint import StepCheckpoints
 from jaxinterp.data.images import load_rgb, save_png
 from jaxinterp.errors import InputError
 from jaxinterp.gen import pyramid_train
-from jaxinterp.gen.gan_losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from jaxinterp.gen.gan_losses import gradient_penalty, masked_mean, wgan_critic_loss, wgan_generator_loss
 from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid, singan_geometry
 from jaxinterp.gen.pyramid_train import Member, stack, unstack
 from jaxinterp.gen.singan import store
@@ -152,6 +157,10 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
     if spec.scale == 0 and cfg.redraw_coarsest_rec_noise:
         z_opt = draw_noise(k_zopt, 0, 1, spec.hw)
     d_stats = state["d"]["batch_stats"]
+    kept = data.get("score_mask")  # None for SinGAN: every score counts
+    ratio = 1.0 if kept is None else kept.size / jnp.maximum(jnp.sum(kept), 1.0)
+    known = data.get("known")
+    alpha = data.get("alpha", cfg.alpha)
 
     def score(d_params, image):
         variables = {"params": d_params, "batch_stats": d_stats}
@@ -182,8 +191,10 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
         fake = jax.lax.stop_gradient(fake)
 
         def critic_loss(p):
-            gp = gradient_penalty(lambda x: score(p, x), real, fake, k_gp, cfg.gp_weight)
-            return wgan_critic_loss(score(p, real), score(p, fake)) + gp, gp
+            gp = gradient_penalty(lambda x: score(p, x), real, fake, k_gp, cfg.gp_weight, kept, ratio)
+            if kept is None:
+                return wgan_critic_loss(score(p, real), score(p, fake)) + gp, gp
+            return -masked_mean(score(p, real), kept) + jnp.mean(score(p, fake)) + gp, gp
 
         (d_loss, gp), grads = jax.value_and_grad(critic_loss, has_aux=True)(d_params)
         updates, d_opt = tx_d.update(grads, d_opt, d_params)
@@ -201,7 +212,7 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
             fake, stats = generate(p, g_stats, noise, prev)
             adv = wgan_generator_loss(score(d_params, fake))
             rec, stats = generate(p, stats, z_opt, rec_prev)
-            rec_loss = cfg.alpha * jnp.mean((rec - real) ** 2)
+            rec_loss = alpha * masked_mean((rec - real) ** 2, None if known is None else known[None, ..., None])
             return adv + rec_loss, (stats, adv, rec_loss)
 
         (_, (g_stats, adv, rec_loss)), grads = jax.value_and_grad(generator_loss, has_aux=True)(g_params)
