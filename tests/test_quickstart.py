@@ -18,6 +18,7 @@ def test_quickstart_writes_an_index_of_existing_images(tmp_path):
         assert not src.startswith("/")  # relative: the folder can be moved
         Image.open(index.parent / src).verify()
     assert "animation.gif" in html and "SinGAN: random samples" in html
+    assert "Catch-A-Waveform: audio from one recording" in html and "generated_0.png" in html
     assert "Model surgery: activation patching" in html and "patching_head_out_layer_head.png" in html
     assert "FIND: function interpretation (offline)" in html and "2 numeric and 2 string functions" in html
     assert "numeric: " in html and "string: " in html and (index.parent / "find" / "run" / "summary.json").is_file()

@@ -1,9 +1,9 @@
 """A Catch-A-Waveform run on disk (layout and checks shared with SinGAN: `gen/pyramid_store.py`).
 
-    <run>/run.json          config, geometry (rates, lengths, peak, holes), input source
-    <run>/reals/NN.npy|wav  the (peak-normalised) training signal at every scale
-    <run>/scales/NN/        finished scale NN: G and D variables, reconstruction noise, noise amplitude
-    <run>/samples/          what training writes at the end (a generation and the reconstruction)
+<run>/run.json          config, geometry (rates, lengths, peak, holes), input source
+<run>/reals/NN.npy|wav  the (peak-normalised) training signal at every scale
+<run>/scales/NN/        finished scale NN: G and D variables, reconstruction noise, noise amplitude
+<run>/samples/          what training writes at the end (a generation and the reconstruction)
 """
 
 from __future__ import annotations
