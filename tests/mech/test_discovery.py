@@ -29,6 +29,13 @@ def test_select_heads_keeps_the_most_negative_below_the_threshold():
     assert select_heads(scores, top_k=4, min_effect=0.05) == [(0, 0), (1, 1)]
 
 
+def test_select_heads_either_sign_ranks_by_magnitude():
+    scores = np.array([[-0.2, 1.3], [-0.01, -0.06]])
+    assert select_heads(scores, top_k=2, min_effect=0.05, either_sign=True) == [(0, 1), (0, 0)]
+    assert select_heads(scores, top_k=4, min_effect=0.05, either_sign=True) == [(0, 1), (0, 0), (1, 1)]
+    assert select_heads(scores, top_k=4, min_effect=0.05) == [(0, 0), (1, 1)]  # the paper's rule
+
+
 def test_correct_probability_metric_reads_the_answer_at_the_last_position():
     logits = pz.nx.wrap(jnp.log(jnp.array([[[0.1, 0.9], [0.7, 0.3]]]))).tag("batch", "seq", "vocabulary")
     np.testing.assert_allclose(CorrectProbability((0,))(logits).unwrap("batch"), [0.7], rtol=1e-6)

@@ -53,6 +53,7 @@ class DiscoverySettings:
         ("structure_reader", 4),
     )
     min_effect: float = 0.01
+    either_sign: bool = True  # heads that raise the answer count too (circuits.discovery docstring)
     dcm_sparsity: float = 0.01  # the paper's lambda
     dcm_lr: float = 0.1
     dcm_epochs: int = 2
@@ -132,7 +133,9 @@ def analyse_seed(
 ) -> dict[str, Any]:
     """Every analysis for one data seed (module docstring); JSON-ready except `circuit` (a Circuit)."""
     clean, noise = cf.path_patching_pairs(task, seed, sizes.path_patching)
-    found = discover_circuit(base, clean, noise, top_k=dict(settings.top_k), min_effect=settings.min_effect)
+    found = discover_circuit(
+        base, clean, noise, top_k=dict(settings.top_k), min_effect=settings.min_effect, either_sign=settings.either_sign
+    )
     circuit = found.circuit
     layers, seq, heads = mean_ablation.head_axes(base, clean.tokens[:1])
     result: dict[str, Any] = {
