@@ -1,0 +1,47 @@
+"""BlendGAN's configuration.
+
+The paper's text beyond its abstract was not available and there is no public code (see
+`/work/shared/references/gen.md`, section 5), so every default is SinGAN's (the official
+tamarott/SinGAN values, `singan/config.py`): BlendGAN is described as an extension of single-image
+pyramid GANs, and the abstract names no other setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxinterp.gen.singan.config import SinGANConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class BlendGANConfig(SinGANConfig):
+    """SinGAN's hyper-parameters (pyramid, networks, noise, optimiser, losses), unchanged.
+
+    A class of its own so a run records which model it is and has its own presets. Decisions:
+    `niter` stays SinGAN's 2000 per scale although each iteration fits only one of the K images
+    adversarially (each image gets ~2000/K critic rounds), because the reconstruction term updates
+    every image at every generator step; `alpha` weighs the mean of the K reconstruction errors, so
+    K does not change the balance with the adversarial term (see train.py).
+    """
+
+
+PRESETS: dict[str, BlendGANConfig] = {
+    # SinGAN's settings (the abstract gives no others).
+    "paper": BlendGANConfig(),
+    # A CPU demo: SinGAN's `fast` preset (3 scales, 25-64 px), 300 iterations per scale since the
+    # iterations are shared between the images.
+    "fast": BlendGANConfig(max_size=64, scale_factor_init=0.6, niter=300, lr_milestone=240, checkpoint_every=100),
+    # For tests: tiny and quick. r0 = 0.5 and 22-36 px give a 2-scale pyramid for builtin:coffee
+    # (22x33, 24x36); compilation, not iterations, dominates its run time.
+    "tiny": BlendGANConfig(
+        max_size=36,
+        min_size=22,
+        scale_factor_init=0.5,
+        nfc_init=8,
+        nfc_max=16,
+        niter=10,
+        lr_milestone=8,
+        iters_per_call=10,
+        checkpoint_every=10,
+    ),
+}

@@ -1,0 +1,256 @@
+"""Training BlendGAN: one SinGAN-style pyramid fitted to K images at once, conditioned at every scale
+on a spatial image-identity map, as a `Recipe` for the shared coarse-to-fine trainer
+(`gen/pyramid_train.py`: per-scale loop, compiled programs, checkpoints, resume, NaN stop).
+
+Only the abstract of the paper is available (no public code), so the method below is our design:
+  * Geometry: the pyramid is SinGAN's rule applied to the first image; every other image is resized
+    (PIL bicubic) to the first image's size before its pyramid is built, so all K images share one
+    geometry. (Aspect ratios of the others may change; crop them first to avoid that.)
+  * Networks: SinGAN's G_n and D_n (`singan/model.py`, 5 conv layers, 3x3, BatchNorm, residual G)
+    with the K-channel identity map concatenated to their inputs: G_n gets
+    concat(pad(amp * z + prev), pad_edge(m)) and adds its output to prev; D_n scores
+    concat(image, m). The map is also given to every frozen coarser scale.
+  * One iteration draws one image k uniformly; the map is image k's one-hot map everywhere (training
+    maps are spatially constant: a patch GAN with 11 px receptive fields learns p(patch | identity)
+    locally, which is what lets spatially varying and soft maps work at test time). The critic steps
+    (3, WGAN-GP as SinGAN, GP over the image channels only) compare real_k with
+    G_n(noise, prev ~ frozen pyramid under map k); the generator steps (3) minimise
+    -D(G_n(...) | k) + alpha * mean_j ||G_n(rec input of image j | j) - real_j||^2, the
+    reconstruction of every image j with its own fixed noise (z*_j at scale 0, zero above; SinGAN's
+    reconstruction per image), so every identity stays anchored at every step.
+  * Noise amplitude per image and scale: 0.1 * RMSE(real_j, upsampled reconstruction of j) (SinGAN's
+    rule per image); under a map it is mixed by the map's weights (`sampling.generator_input`).
+  * Everything else (optimisers, schedules, warm start, BatchNorm handling, fold_in randomness) is
+    SinGAN's (`singan/train.py`); upstream's re-drawn scale-0 reconstruction noise is not offered.
+Several images make one model: the shared trainer's `models` axis holds this one model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxinterp.data.images import load_rgb, resize_uint8
+from jaxinterp.errors import InputError
+from jaxinterp.gen import pyramid_train
+from jaxinterp.gen.blendgan import store
+from jaxinterp.gen.blendgan.config import BlendGANConfig
+from jaxinterp.gen.blendgan.identity import one_hot_maps
+from jaxinterp.gen.blendgan.sampling import frozen_prev, generator_input
+from jaxinterp.gen.gan_losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid
+from jaxinterp.gen.pyramid_train import Member
+from jaxinterp.gen.singan.sampling import draw_noise
+from jaxinterp.gen.singan.train import ScaleSpec, geometry_for, networks, optimizers
+
+METRIC_NAMES = ("d_loss", "gp", "g_adv", "rec_loss")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlendSpec(ScaleSpec):
+    """SinGAN's static scale description plus the number of training images K."""
+
+    num_images: int = 2
+
+    def maps(self, image: jax.Array, batch: int = 1) -> list[jax.Array]:
+        """One-hot maps of `image` (traced index) at every level 0..scale."""
+        return [one_hot_maps(jnp.full((batch,), image), self.num_images, hw) for hw in self.shapes]
+
+
+def init_state(cfg: BlendGANConfig, spec: BlendSpec, key: jax.Array, warm: dict | None) -> dict:
+    """Fresh (or warm-started) G/D variables (inputs of 3 + K channels) and optimiser states."""
+    generator, critic = networks(cfg, spec.scale)
+    if warm is not None:
+        g_vars, d_vars = warm["g"], warm["d"]
+    else:
+        k_g, k_d = jax.random.split(key)
+        h, w = spec.hw[0] + 2 * cfg.pad, spec.hw[1] + 2 * cfg.pad
+        conditioned = jnp.zeros((1, h, w, 3 + spec.num_images))
+        g_vars = jax.jit(functools.partial(generator.init, train=False))(k_g, conditioned, jnp.zeros((1, h, w, 3)))
+        d_vars = jax.jit(functools.partial(critic.init, train=False))(
+            k_d, jnp.zeros((1, *spec.hw, 3 + spec.num_images))
+        )
+    return pyramid_train.train_state(g_vars, d_vars, *optimizers(cfg))
+
+
+def scale_data(cfg: BlendGANConfig, spec: BlendSpec, reals, frozen: list[dict], key: jax.Array) -> dict:
+    """Fixed while scale n trains: the K reals, each image's z*, reconstruction input and noise amp."""
+    num = spec.num_images
+    if spec.scale == 0:
+        return {
+            "real": reals,
+            "z_opt": draw_noise(key, 0, num, spec.hw),
+            "rec_prev": jnp.zeros_like(reals),
+            "noise_amp": jnp.ones((num,)),
+        }
+    maps = [one_hot_maps(jnp.arange(num), num, hw) for hw in spec.shapes]
+    rec_prev = frozen_prev(cfg, frozen, spec.shapes, spec.scale_factor, maps, key, reconstruct=True)
+    return {
+        "real": reals,
+        "z_opt": jnp.zeros_like(reals),
+        "rec_prev": rec_prev,
+        "noise_amp": cfg.noise_amp_init * jnp.sqrt(jnp.mean((reals - rec_prev) ** 2, axis=(1, 2, 3))),
+    }
+
+
+def iteration(cfg: BlendGANConfig, spec: BlendSpec, state: dict, data: dict, frozen: list[dict], model_key):
+    """One iteration for one image drawn at random (critic steps, then generator steps)."""
+    generator, critic = networks(cfg, spec.scale)
+    tx_g, tx_d = optimizers(cfg)
+    key = jax.random.fold_in(model_key, state["step"])
+    k_image, k_noise, k_critic = jax.random.split(key, 3)
+    image = jax.random.randint(k_image, (), 0, spec.num_images)
+    maps = spec.maps(image)
+    identity, amps = maps[-1], data["noise_amp"]
+    real = data["real"][image][None]
+    noise = draw_noise(k_noise, spec.scale, 1, spec.hw)
+    d_stats = state["d"]["batch_stats"]
+
+    def score(d_params, x, m):
+        variables = {"params": d_params, "batch_stats": d_stats}
+        return critic.apply(variables, jnp.concatenate([x, m], axis=-1), train=True, mutable=["batch_stats"])[0]
+
+    def generate(g_params, g_stats, z, prev, m):
+        out, updates = generator.apply(
+            {"params": g_params, "batch_stats": g_stats},
+            *generator_input(cfg, z, prev, m, amps),
+            train=True,
+            mutable=["batch_stats"],
+        )
+        return out, updates["batch_stats"]
+
+    g_params, g_stats, g_opt = state["g"]["params"], state["g"]["batch_stats"], state["g_opt"]
+    d_params, d_opt = state["d"]["params"], state["d_opt"]
+
+    def critic_step(carry, k):
+        d_params, d_opt, g_stats, _ = carry
+        k_prev, k_gp = jax.random.split(k)
+        prev = frozen_prev(cfg, frozen, spec.shapes, spec.scale_factor, maps[: spec.scale] + [identity], k_prev)
+        fake, g_stats = generate(g_params, g_stats, noise, prev, identity)
+        fake = jax.lax.stop_gradient(fake)
+
+        def critic_loss(p):
+            gp = gradient_penalty(lambda x: score(p, x, identity), real, fake, k_gp, cfg.gp_weight)
+            return wgan_critic_loss(score(p, real, identity), score(p, fake, identity)) + gp, gp
+
+        (d_loss, gp), grads = jax.value_and_grad(critic_loss, has_aux=True)(d_params)
+        updates, d_opt = tx_d.update(grads, d_opt, d_params)
+        return (optax.apply_updates(d_params, updates), d_opt, g_stats, prev), (d_loss, gp)
+
+    # Unrolled scans: XLA's CPU backend runs convolutions inside loops several times slower.
+    carry = (d_params, d_opt, g_stats, jnp.zeros_like(real))
+    (d_params, d_opt, g_stats, prev), (d_losses, gps) = jax.lax.scan(
+        critic_step, carry, jax.random.split(k_critic, cfg.d_steps), unroll=True
+    )
+    own_maps = one_hot_maps(jnp.arange(spec.num_images), spec.num_images, spec.hw)
+
+    def generator_step(carry, _):
+        g_params, g_stats, g_opt = carry
+
+        def generator_loss(p):
+            fake, stats = generate(p, g_stats, noise, prev, identity)
+            adv = wgan_generator_loss(score(d_params, fake, identity))
+            errors = []
+            for j in range(spec.num_images):  # batch of one per image: BatchNorm statistics stay per image
+                rec, stats = generate(p, stats, data["z_opt"][j][None], data["rec_prev"][j][None], own_maps[j][None])
+                errors.append(jnp.mean((rec - data["real"][j][None]) ** 2))
+            rec_loss = cfg.alpha * jnp.mean(jnp.stack(errors))
+            return adv + rec_loss, (stats, adv, rec_loss)
+
+        (_, (g_stats, adv, rec_loss)), grads = jax.value_and_grad(generator_loss, has_aux=True)(g_params)
+        updates, g_opt = tx_g.update(grads, g_opt, g_params)
+        return (optax.apply_updates(g_params, updates), g_stats, g_opt), (adv, rec_loss)
+
+    (g_params, g_stats, g_opt), (advs, rec_losses) = jax.lax.scan(
+        generator_step, (g_params, g_stats, g_opt), None, length=cfg.g_steps, unroll=True
+    )
+    new_state = {
+        "g": {"params": g_params, "batch_stats": g_stats},
+        "d": {"params": d_params, "batch_stats": d_stats},
+        "g_opt": g_opt,
+        "d_opt": d_opt,
+        "step": state["step"] + 1,
+    }
+    metrics = (d_losses[-1], gps[-1], advs[-1], rec_losses[-1])
+    return new_state, dict(zip(METRIC_NAMES, metrics, strict=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class BlendGANRecipe(pyramid_train.ConfigRecipe):
+    """BlendGAN for the shared pyramid trainer (`pyramid_train.Recipe`)."""
+
+    metric_names = METRIC_NAMES
+    kept = ("z_opt", "noise_amp")
+    init_fn = staticmethod(init_state)
+    data_fn = staticmethod(scale_data)
+    iteration_fn = staticmethod(iteration)
+
+
+def spec_for(geometry: PyramidGeometry, num_images: int, n: int) -> BlendSpec:
+    return BlendSpec(n, geometry.shapes[: n + 1], geometry.scale_factor, num_images)
+
+
+def shared_pyramid(cfg: BlendGANConfig, images: Sequence[str]) -> tuple[PyramidGeometry, list[np.ndarray]]:
+    """The common geometry (from the first image) and the (K, h, w, 3) real stack of every level.
+
+    Raises:
+      InputError: fewer than two images, an unreadable image, or a first image too small.
+    """
+    if len(images) < 2:
+        raise InputError(f"BlendGAN needs at least 2 training images, got {len(images)}")
+    loaded = [load_rgb(path) for path in images]
+    geometry = geometry_for(cfg, loaded[0].shape[:2])
+    resized = [im if im.shape[:2] == geometry.input_hw else resize_uint8(im, geometry.input_hw) for im in loaded]
+    pyramids = [build_pyramid(im, geometry) for im in resized]
+    reals = [np.stack([np.asarray(p[n]) for p in pyramids]) for n in range(geometry.num_scales)]
+    return geometry, reals
+
+
+def train(
+    images: Sequence[str],
+    out: str | Path,
+    cfg: BlendGANConfig | None = None,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Trains one BlendGAN on all `images` (paths or `builtin:<name>`); returns the run folder `out`.
+
+    Raises:
+      InputError: fewer than two images, unreadable/invalid images, or a run from another config in `out`.
+      NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint stays on disk).
+    """
+    cfg = cfg or BlendGANConfig()
+    if cfg.checkpoint_every % cfg.iters_per_call:
+        raise InputError("checkpoint_every must be a multiple of iters_per_call")
+    if cfg.redraw_coarsest_rec_noise:
+        raise InputError("BlendGAN keeps each image's scale-0 reconstruction noise fixed (redraw is not supported)")
+    geometry, reals = shared_pyramid(cfg, images)
+    run_dir = Path(out)
+    if (run_dir / "run.json").exists():
+        if not resume:
+            raise InputError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        store.check_same_run(run_dir, cfg, geometry, images)
+    store.write_run_json(run_dir, cfg, geometry, images)
+    store.save_reals(run_dir, reals)
+    member = Member(run_dir, reals, 0)
+    total = cfg.niter * (geometry.num_scales - store.finished_scales(run_dir))
+    with pyramid_train.progress_bar(total, f"BlendGAN ({len(images)} images)", show_progress) as report:
+        pyramid_train.train_members(
+            BlendGANRecipe(cfg),
+            [member],
+            geometry.num_scales,
+            functools.partial(spec_for, geometry, len(images)),
+            run_dir / "progress",
+            report,
+            on_chunk,
+        )
+    return run_dir
