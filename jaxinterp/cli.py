@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     from jaxinterp.gen.asapnet import cli as asapnet_cli
     from jaxinterp.gen.blendgan import cli as blendgan_cli
     from jaxinterp.gen.caw import cli as caw_cli
+    from jaxinterp.gen.idc import cli as idc_cli
     from jaxinterp.gen.singan import cli as singan_cli
     from jaxinterp.mech import cli as mech_cli
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     singan_cli.add_parser(sub)
     asapnet_cli.add_parser(sub)
     caw_cli.add_parser(sub)
+    idc_cli.add_parser(sub)
     blendgan_cli.add_parser(sub)
     mech_cli.add_parser(sub)
     find_cli.add_parser(sub)

@@ -1,0 +1,55 @@
+"""IDC's configuration: SinGAN's networks, pyramid and losses (it is a SinGAN fork) with IDC's changes.
+
+Defaults are the official NoaAlkobi/IDC code (`4698e11`, read via /work/shared/references/gen.md) unless
+marked as our decision. IDC is a `SinGANConfig` with more fields, so SinGAN's generator, critic, sampling
+and training iteration take it unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxinterp.gen.singan.config import SinGANConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class IDCConfig(SinGANConfig):
+    """Hyper-parameters of one IDC pyramid (SinGAN's fields plus the ones below)."""
+
+    max_size: int = 256  # IDC's max_size (SinGAN: 250).
+    alpha_fine: float = 100.0  # reconstruction weight of the finest floor(num_scales / 3) (>= 1) scales.
+    mask_threshold: float = 0.5  # mask PNG value above which a pixel is in the hole (white = hole).
+    # Our decision: a pixel of a coarser level is known only if every input pixel it blends is known
+    # (its resized known-map is >= this), so no hole colour leaks into the critic's real patches.
+    known_threshold: float = 0.999
+    # Sampling: fresh noise inside the hole dilated by this many pixels at every scale (upstream dilates
+    # the hole; the radius is our decision: the generator's half receptive field, 5 px).
+    hole_dilation: int = 5
+
+    def fine_scales(self, num_scales: int) -> int:
+        """How many of the finest scales use `alpha_fine`: floor(stop_scale / 3), at least 1."""
+        return max(1, (num_scales - 1) // 3)
+
+
+PRESETS: dict[str, IDCConfig] = {
+    # IDC's settings (SinGAN's training schedule on every scale; see train.py for what differs).
+    "paper": IDCConfig(),
+    # A CPU demo: 64 px finest level, r0 = 0.6 (3 scales), 200 iterations per scale.
+    "fast": IDCConfig(max_size=64, scale_factor_init=0.6, niter=200, lr_milestone=160, checkpoint_every=100),
+    # For tests: tiny and quick (a 40 px test image gives 2 levels, 24 and 32 px); one critic and one
+    # generator step per iteration, which makes each scale's program ~3x faster to compile.
+    "tiny": IDCConfig(
+        max_size=32,
+        min_size=24,
+        scale_factor_init=0.6,
+        nfc_init=8,
+        nfc_max=8,
+        niter=6,
+        d_steps=1,
+        g_steps=1,
+        lr_milestone=5,
+        iters_per_call=3,
+        checkpoint_every=3,
+        hole_dilation=2,
+    ),
+}
