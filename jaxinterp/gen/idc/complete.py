@@ -19,42 +19,54 @@ Measures (no learned weights):
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
 from jaxinterp.gen.idc import masks
+from jaxinterp.gen.idc.config import IDCConfig
 from jaxinterp.gen.idc.store import TrainedIDC
 from jaxinterp.gen.singan.sampling import draw_noise, run_pyramid
 
 
-def completion_noises(model: TrainedIDC, key: Array, num: int) -> list[Float[Array, "b h w 3"]]:
+def completion_noises(
+    cfg: IDCConfig, scales: list[dict], knowns: list[Array], key: Array, num: int
+) -> list[Float[Array, "b h w 3"]]:
     """Per scale: reconstruction noise outside the dilated hole, fresh noise inside."""
     noises = []
-    keys = jax.random.split(key, len(model.scales))
-    for n, (k, scale, known) in enumerate(zip(keys, model.scales, model.knowns, strict=True)):
-        hole = masks.dilate_hole(jnp.asarray(known), model.config.hole_dilation)[None, ..., None]
+    for n, (k, scale, known) in enumerate(zip(jax.random.split(key, len(scales)), scales, knowns, strict=True)):
+        hole = masks.dilate_hole(known, cfg.hole_dilation)[None, ..., None]
         fresh = draw_noise(k, n, num, known.shape)
-        base = jnp.broadcast_to(jnp.asarray(scale["z_opt"]), fresh.shape)
+        base = jnp.broadcast_to(scale["z_opt"], fresh.shape)
         noises.append(hole * fresh + (1.0 - hole) * base)
     return noises
 
 
-def complete(model: TrainedIDC, key: Array, num: int) -> Float[np.ndarray, "n h w 3"]:
-    """`num` completions of the finest level (visible pixels copied from the image)."""
-    shapes = model.geometry.shapes
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _complete(cfg: IDCConfig, shapes: tuple, scale_factor: float, num: int, scales, knowns, finest, key):
     generated = run_pyramid(
-        model.config,
-        model.scales,
+        cfg,
+        scales,
         list(range(len(shapes))),
         shapes,
-        model.geometry.scale_factor,
-        completion_noises(model, key, num),
+        scale_factor,
+        completion_noises(cfg, scales, knowns, key, num),
         jnp.zeros((num, *shapes[0], 3)),
     )
-    known = jnp.asarray(model.knowns[-1])[None, ..., None]
-    return np.asarray(known * jnp.asarray(model.reals[-1]) + (1.0 - known) * generated)
+    known = knowns[-1][None, ..., None]
+    return known * finest + (1.0 - known) * generated
+
+
+def complete(model: TrainedIDC, key: Array, num: int) -> Float[np.ndarray, "n h w 3"]:
+    """`num` completions of the finest level (visible pixels copied from the image); one compiled
+    program per (pyramid, num)."""
+    scales = [{"g": s["g"], "z_opt": s["z_opt"], "noise_amp": s["noise_amp"]} for s in model.scales]
+    geometry = model.geometry
+    args = (scales, [jnp.asarray(k) for k in model.knowns], jnp.asarray(model.reals[-1]), key)
+    return np.asarray(_complete(model.config, geometry.shapes, geometry.scale_factor, num, *args))
 
 
 def hole_diversity(

@@ -1,0 +1,111 @@
+"""IDC training and the CLI: losses go down, the reconstruction ignores the hole, end to end, exit 2."""
+
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxinterp.cli import main
+from jaxinterp.gen.idc.config import PRESETS
+from jaxinterp.gen.idc.train import IDCRecipe, alpha_for, prepare, scale_data, spec_for
+from jaxinterp.gen.pyramid_train import compiled_chunk, stack
+from jaxinterp.gen.singan.train import init_state
+from jaxinterp.mesh import models_mesh, shard_models
+
+TINY = PRESETS["tiny"]
+
+
+def _scale0(idc_inputs, cfg):
+    """(step, state, data, keys, mesh, known) for scale 0 of the test image, one model."""
+    geometry, reals = prepare(*map(str, idc_inputs), cfg)
+    spec = spec_for(geometry, 0)
+    real = jax.tree_util.tree_map(jnp.asarray, reals[0])
+    state = stack([init_state(cfg, spec, jax.random.PRNGKey(1), None)])
+    data = stack([scale_data(cfg, spec, real, [], jax.random.PRNGKey(2))])
+    keys = np.stack([np.asarray(jax.random.PRNGKey(3))])
+    mesh = models_mesh(1)
+    step = compiled_chunk(IDCRecipe(cfg), spec, 1, mesh)
+    return step, *shard_models((state, data, keys), mesh), mesh, reals[0]["known"]
+
+
+def test_shapes_and_alpha_schedule(idc_inputs):
+    geometry, reals = prepare(*map(str, idc_inputs), TINY)
+    assert geometry.shapes == ((24, 24), (32, 32))
+    chex.assert_shape([r["image"] for r in reals], [(24, 24, 3), (32, 32, 3)])
+    assert all(np.all(r["image"][r["known"] == 0] == 0) for r in reals)  # the hole is blanked
+    assert [alpha_for(TINY, n, 2) for n in range(2)] == [10.0, 100.0]
+    assert [alpha_for(TINY, n, 10) for n in range(10)].count(100.0) == 3
+
+
+def test_losses_decrease_and_reconstruction_ignores_the_hole(idc_inputs):
+    step, state, data, keys, mesh, known = _scale0(idc_inputs, TINY)
+    # g_steps = 1: the reported reconstruction loss is taken before any update, so it depends only on
+    # the pixels the loss reads: changing hole pixels of the real image leaves it unchanged.
+    hole = np.argwhere(known == 0)[0]
+    seen = np.argwhere(known == 1)[0]
+
+    def first_rec(pixel):
+        real = np.array(data["real"])
+        real[0, pixel[0], pixel[1]] += 0.7
+        changed = shard_models({**data, "real": real}, mesh)
+        return float(step(state, changed, [], keys)[1]["rec_loss"][0, 0])
+
+    base = float(step(state, data, [], keys)[1]["rec_loss"][0, 0])
+    assert first_rec(hole) == base
+    assert first_rec(seen) != base
+    history = []
+    for _ in range(60):
+        state, metrics = step(state, data, [], keys)
+        history.append(float(metrics["rec_loss"][0, 0]))
+    assert np.isfinite(history).all()
+    assert np.mean(history[-10:]) < 0.5 * np.mean(history[:10])
+
+
+def test_complete_end_to_end_then_from_the_run(idc_inputs, tmp_path):
+    image, mask = map(str, idc_inputs)
+    out = tmp_path / "out"
+    args = ["idc", "complete", image, mask, "-n", "3", "--preset", "tiny", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    sheet = np.asarray(Image.open(out / "contact_sheet.png"))
+    assert sheet.shape == (32, 4 * 32 + 6, 3)  # input + 3 completions in one row
+    completions = np.stack([np.asarray(Image.open(out / f"completion_{i:02d}.png")) for i in range(3)])
+    known = np.load(out / "run" / "reals" / "known_01.npy") > 0
+    np.testing.assert_array_equal(completions[0][known], completions[1][known])  # visible part kept
+    assert np.abs(completions[0][~known].astype(int) - completions[1][~known]).max() > 0  # the hole varies
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["hole_diversity"] > 0 and metrics["hole_patch_distance"] > 0 and metrics["num"] == 3
+    assert metrics["hole_fraction"] == pytest.approx(np.mean(~known))
+    # A trained run: no retraining, default folder <run>/completions.
+    assert main(["idc", "complete", "--run", str(out / "run"), "-n", "3", "--sample-seed", "1"]) == 0
+    again = np.asarray(Image.open(out / "run" / "completions" / "completion_00.png"))
+    assert np.abs(again[~known].astype(int) - completions[0][~known]).max() > 0  # another seed
+    assert main(["idc", "train", image, mask, "--preset", "tiny", "--out", str(out / "run"), "--quiet"]) == 2
+
+
+def _png(path, array):
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+def test_bad_inputs_exit_2(idc_inputs, tmp_path, capsys):
+    image, mask = map(str, idc_inputs)
+    base = ["--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet"]
+    blank = np.zeros((40, 40), np.uint8)
+    cases = {
+        "same size": _png(tmp_path / "small.png", np.zeros((30, 40), np.uint8)),
+        "empty": _png(tmp_path / "empty.png", blank),
+        "whole image": _png(tmp_path / "full.png", blank + 255),
+        "too large": _png(tmp_path / "big.png", np.pad(blank[6:-6, 6:-6] + 255, 6)),
+    }
+    for message, bad_mask in cases.items():
+        assert main(["idc", "train", image, bad_mask, *base]) == 2
+        assert message in capsys.readouterr().err
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    assert main(["idc", "complete", str(tmp_path / "junk.png"), mask, *base]) == 2
+    assert main(["idc", "complete", "--run", str(tmp_path)]) == 2
+    assert main(["idc", "complete", image, "--out", str(tmp_path / "x")]) == 2
+    assert main(["idc", "complete", "--run", str(tmp_path), "-n", "1"]) == 2
