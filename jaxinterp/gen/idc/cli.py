@@ -47,6 +47,8 @@ def _inputs(p, required: bool) -> None:
 def _training(p) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="paper defaults or a faster preset")
     p.add_argument("--niter", type=int, help="iterations per scale (paper: 2000)")
+    p.add_argument("--max-size", type=int, help="longer side of the finest scale (paper: 256)")
+    p.add_argument("--min-size", type=int, help="shorter side of the coarsest scale (paper: 25)")
     p.add_argument("--seed", type=int, help="training seed")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -54,7 +56,16 @@ def _training(p) -> None:
 
 def config_from_args(args):
     cfg = PRESETS[args.preset]
-    changes = {k: v for k, v in {"niter": args.niter, "seed": args.seed}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "niter": args.niter,
+            "seed": args.seed,
+            "max_size": args.max_size,
+            "min_size": args.min_size,
+        }.items()
+        if v is not None
+    }
     if "niter" in changes:
         changes["lr_milestone"] = max(1, int(round(changes["niter"] * cfg.lr_milestone / cfg.niter)))
     return cfg.replace(**changes)
