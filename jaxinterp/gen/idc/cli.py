@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import jax
+import numpy as np
 
-from jaxinterp.data.images import save_png
+from jaxinterp.data.images import load_rgb, save_png
 from jaxinterp.errors import InputError
 from jaxinterp.gen.idc import complete as completion
 from jaxinterp.gen.idc import store
 from jaxinterp.gen.idc.config import PRESETS
+from jaxinterp.gen.pyramid import build_pyramid
 
 
 def add_parser(subparsers) -> None:
@@ -111,6 +113,15 @@ def write_completions(run: Path, out: Path, num: int, seed: int) -> tuple[list[P
     results = completion.complete(model, jax.random.PRNGKey(seed), num)
     paths = [save_png(out / f"completion_{i:02d}.png", c) for i, c in enumerate(results)]
     save_png(out / "contact_sheet.png", completion.contact_sheet(model.reals[-1], model.knowns[-1], results))
-    metrics = completion.measure(results, model) | {"num": num}
+    metrics = completion.measure(results, model, original_finest(run, model)) | {"num": num}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return paths, metrics
+
+
+def original_finest(run: Path, model) -> np.ndarray | None:
+    """The finest level of the input file as given (hole pixels included), or None if unreadable now."""
+    image_path = json.loads((Path(run) / "run.json").read_text()).get("image")
+    try:
+        return np.asarray(build_pyramid(load_rgb(image_path), model.geometry)[-1])
+    except InputError:
+        return None

@@ -123,15 +123,24 @@ def flat_fill(image: Float[np.ndarray, "h w 3"], known: Float[np.ndarray, "h w"]
     return np.where(hole[..., None], mean, image)
 
 
-def measure(completions: np.ndarray, model: TrainedIDC, patch: int = 7) -> dict[str, float]:
-    """Diversity and fidelity of completions of `model`'s finest level (see the module docstring)."""
+def measure(
+    completions: np.ndarray, model: TrainedIDC, original: np.ndarray | None = None, patch: int = 7
+) -> dict[str, float]:
+    """Diversity and fidelity of completions of `model`'s finest level (see the module docstring).
+
+    `original`: the finest level of the input as given (its hole holds the file's own pixels, e.g. the
+    ground truth of a synthetic hole); adds the same patch distance for it as a reference.
+    """
     image, known = model.reals[-1], model.knowns[-1]
-    return {
+    result = {
         "hole_diversity": hole_diversity(completions, image, known),
         "hole_patch_distance": hole_patch_distance(completions, image, known, patch),
         "flat_fill_patch_distance": hole_patch_distance(flat_fill(image, known)[None], image, known, patch),
         "hole_fraction": float(np.mean(np.asarray(known) < 0.5)),
     }
+    if original is not None:
+        result["original_patch_distance"] = hole_patch_distance(np.asarray(original)[None], image, known, patch)
+    return result
 
 
 def contact_sheet(

@@ -79,6 +79,7 @@ def test_complete_end_to_end_then_from_the_run(idc_inputs, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["hole_diversity"] > 0 and metrics["hole_patch_distance"] > 0 and metrics["num"] == 3
     assert metrics["hole_fraction"] == pytest.approx(np.mean(~known))
+    assert 0 < metrics["original_patch_distance"] < metrics["flat_fill_patch_distance"]
     # A trained run: no retraining, default folder <run>/completions.
     assert main(["idc", "complete", "--run", str(out / "run"), "-n", "3", "--sample-seed", "1"]) == 0
     again = np.asarray(Image.open(out / "run" / "completions" / "completion_00.png"))
