@@ -18,11 +18,14 @@ def test_entity_tracking_smoke_runs_every_step_and_reuses_its_work(tmp_path):
     assert set(seed["cmap"]) == {"arithmetic", "positional"}
     assert 0 < seed["nodes"] <= seed["all_nodes"]
     assert set(seed["accuracies"]) == {"base", "arithmetic", "positional"}
+    by_boxes = seed["accuracy_by_boxes"]  # the smoke config's box counts
+    assert set(by_boxes) == {"base", "arithmetic", "positional"}
+    assert all(set(v) == {"3", "4"} for v in by_boxes.values())
     for key in ("random_accuracy", "random_outside_accuracy", "empty_accuracy"):
         assert 0.0 <= seed["faithfulness"]["base"][key] <= 1.0
     text = (out / "index.html").read_text()
     assert text.count("<tr>") == 1 + len(findings([seed | {"circuit": None}]))
-    for name in ("faith.png", "dcm.png", "cmap.png", "path_patching_value_fetcher.png"):
+    for name in ("faith.png", "dcm.png", "cmap.png", "boxes.png", "path_patching_value_fetcher.png"):
         assert (out / name).is_file()
     stamp = (out / "seed_0.json").stat().st_mtime_ns
     assert main(["mech", "entity-tracking", "--smoke", "--out", str(out), "--quiet"]) == 0

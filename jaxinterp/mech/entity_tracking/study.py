@@ -39,13 +39,15 @@ class StudyConfig:
     replicates: int = 3  # seeds to analyse; seed k replaces `recipe.seed`
     min_base_accuracy: float = 0.8  # "solves the task well"; below it a seed is skipped
     max_seeds: int = 6  # seeds 0 .. max_seeds - 1 may be tried
+    box_counts: tuple[int, ...] = BOX_COUNTS  # every model's accuracy is also reported on these
 
     @classmethod
     def smoke(cls) -> StudyConfig:
         """Every step on a barely trained 2-layer model with few prompts: for tests, not for findings."""
         recipe = ModelRecipe(size="tiny", base_steps=30, finetune_steps=10)
         sizes = AnalysisSizes(path_patching=16, evaluation=32, mean=32, dcm=64, random_draws=2)
-        return cls(recipe, sizes, DiscoverySettings(min_effect=0.0), replicates=1, min_base_accuracy=0.0)
+        settings = DiscoverySettings(min_effect=0.0)
+        return cls(recipe, sizes, settings, replicates=1, min_base_accuracy=0.0, box_counts=(3, 4))
 
 
 def _load_seed(path: Path) -> dict | None:
@@ -63,10 +65,10 @@ def _save_seed(path: Path, result: dict) -> None:
 
 
 def accuracy_by_boxes(models: dict, cfg: StudyConfig, seed: int) -> dict[str, dict[str, float]]:
-    """model name -> {boxes: accuracy} on the paper's format with 2 .. `BOX_COUNTS[-1]` boxes (the paper's 7),
-    whatever number of boxes the models were trained and analysed on."""
+    """model name -> {boxes: accuracy} on the paper's format with each of `cfg.box_counts` boxes (by default
+    2 .. 7, the paper's count), whatever number of boxes the models were trained and analysed on."""
     out: dict[str, dict[str, float]] = {name: {} for name in models}
-    for boxes in BOX_COUNTS:
+    for boxes in cfg.box_counts:
         task = get_task("boxes", **{**cfg.recipe.settings("boxes"), "num_boxes": boxes})
         examples = cf.sample(task, 30_000 + seed, cfg.sizes.evaluation)
         for name, model in models.items():
