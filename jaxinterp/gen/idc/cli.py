@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from jaxinterp.data.images import load_rgb, save_png
+from jaxinterp.data.report import write_index
 from jaxinterp.errors import InputError
 from jaxinterp.gen.idc import complete as completion
 from jaxinterp.gen.idc import store
@@ -115,6 +116,10 @@ def write_completions(run: Path, out: Path, num: int, seed: int) -> tuple[list[P
     save_png(out / "contact_sheet.png", completion.contact_sheet(model.reals[-1], model.knowns[-1], results))
     metrics = completion.measure(results, model, original_finest(run, model)) | {"num": num}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    text = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    figures = [("input (hole in white) and completions", out / "contact_sheet.png")]
+    figures += [(f"completion {i}", path) for i, path in enumerate(paths)]
+    write_index(out, "IDC completions", [(f"{num} completions of {run}", text, figures)])
     return paths, metrics
 
 

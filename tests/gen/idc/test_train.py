@@ -81,6 +81,7 @@ def test_complete_end_to_end_then_from_the_run(idc_inputs, tmp_path):
     assert metrics["hole_fraction"] == pytest.approx(np.mean(~known))
     assert 0 < metrics["original_patch_distance"] < metrics["flat_fill_patch_distance"]
     # A trained run: no retraining, default folder <run>/completions.
+    assert "contact_sheet.png" in (out / "index.html").read_text()
     assert main(["idc", "complete", "--run", str(out / "run"), "-n", "3", "--sample-seed", "1"]) == 0
     again = np.asarray(Image.open(out / "run" / "completions" / "completion_00.png"))
     assert np.abs(again[~known].astype(int) - completions[0][~known]).max() > 0  # another seed
