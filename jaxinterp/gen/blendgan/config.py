@@ -39,9 +39,9 @@ PRESETS: dict[str, BlendGANConfig] = {
         scale_factor_init=0.5,
         nfc_init=8,
         nfc_max=16,
-        niter=10,
-        lr_milestone=8,
+        niter=40,
+        lr_milestone=32,
         iters_per_call=10,
-        checkpoint_every=10,
+        checkpoint_every=40,
     ),
 }

@@ -1,15 +1,17 @@
 """Running a trained BlendGAN pyramid under given identity maps.
 
 A scale n maps the upsampled image `prev` from scale n-1, a noise map `z` and the identity map `m`
-at its resolution to `G_n(concat(pad(amp(m) * z + prev), pad_edge(m)), pad(prev))`, SinGAN's
-residual generator (`singan/model.py`) with the map as K extra input channels. The noise amplitude
+at its resolution to `G_n(pad(amp(m) * z + prev), pad_edge(m), pad(prev))` (`model.py`: SinGAN's
+residual generator with the map as K extra input channels and in every normalisation). The noise amplitude
 is per image (each image's own 0.1 * RMSE at that scale), mixed by the map: amp(m) = sum_k m_k amp_k,
 so it varies in space like the identity. The map is padded by edge replication (the border belongs
 to the nearest pixel's image), the image and noise by zeros as in SinGAN.
 
 Reconstruction noise: each image k has its own fixed scale-0 noise z*_k (zero above scale 0, as
 SinGAN); under a map the scale-0 noise is sum_k m_k z*_k, so a one-hot map of image k reproduces
-image k's reconstruction. Everything here is pure and jittable (the trainer runs it inside its step).
+image k's reconstruction.
+
+Everything here is pure and jittable (the trainer runs it inside its step).
 Axes: `b` samples, `h w` pixels, `k` training images.
 """
 
@@ -22,9 +24,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from jaxinterp.gen.blendgan.config import BlendGANConfig
+from jaxinterp.gen.blendgan.model import networks
 from jaxinterp.gen.pyramid_train import run_cascade
 from jaxinterp.gen.resize import resize_by
-from jaxinterp.gen.singan.model import Generator
 from jaxinterp.gen.singan.sampling import draw_noise, pad_hw
 
 # A trained scale as stored on disk: {"g": {...}, "d": {...}, "z_opt": (k, h, w, 3), "noise_amp": (k,)}.
@@ -41,11 +43,10 @@ def generator_input(
     prev: Float[Array, "b h w 3"],
     identity: Float[Array, "b h w k"],
     noise_amps: Float[Array, " k"],
-) -> tuple[Float[Array, "b H W 3+k"], Float[Array, "b H W 3"]]:
-    """(noisy input with the map appended, padded prev) for G_n."""
+) -> tuple[Float[Array, "b H W 3"], Float[Array, "b H W k"], Float[Array, "b H W 3"]]:
+    """(padded noisy input, edge-padded map, padded prev) for G_n."""
     amp = jnp.sum(identity * noise_amps, axis=-1, keepdims=True)
-    noisy = pad_hw(amp * noise + prev, cfg.pad)
-    return jnp.concatenate([noisy, pad_edge(identity, cfg.pad)], axis=-1), pad_hw(prev, cfg.pad)
+    return pad_hw(amp * noise + prev, cfg.pad), pad_edge(identity, cfg.pad), pad_hw(prev, cfg.pad)
 
 
 def apply_scale(
@@ -57,9 +58,9 @@ def apply_scale(
     identity: Float[Array, "b h w k"],
     noise_amps: Float[Array, " k"],
 ) -> Float[Array, "b h w 3"]:
-    """One frozen generator (running BatchNorm statistics)."""
-    generator = Generator(cfg.channels(scale), cfg.num_layer, cfg.kernel_size)
-    return generator.apply(g_vars, *generator_input(cfg, noise, prev, identity, noise_amps), train=False)
+    """One frozen generator."""
+    generator, _ = networks(cfg, scale)
+    return generator.apply(g_vars, *generator_input(cfg, noise, prev, identity, noise_amps))
 
 
 def run_pyramid(

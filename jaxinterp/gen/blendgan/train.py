@@ -6,10 +6,10 @@ Only the abstract of the paper is available (no public code), so the method belo
   * Geometry: the pyramid is SinGAN's rule applied to the first image; every other image is resized
     (PIL bicubic) to the first image's size before its pyramid is built, so all K images share one
     geometry. (Aspect ratios of the others may change; crop them first to avoid that.)
-  * Networks: SinGAN's G_n and D_n (`singan/model.py`, 5 conv layers, 3x3, BatchNorm, residual G)
-    with the K-channel identity map concatenated to their inputs: G_n gets
-    concat(pad(amp * z + prev), pad_edge(m)) and adds its output to prev; D_n scores
-    concat(image, m). The map is also given to every frozen coarser scale.
+  * Networks: SinGAN's G_n and D_n (5 conv layers, 3x3, BatchNorm, residual G) with the K-channel
+    identity map concatenated to their inputs (G_n: concat(pad(amp * z + prev), pad_edge(m)); D_n:
+    concat(image, m)) and modulating every normalisation layer (`model.py` says why the
+    concatenation alone is erased by BatchNorm). Every frozen coarser scale gets the map too.
   * One iteration draws one image k uniformly; the map is image k's one-hot map everywhere (training
     maps are spatially constant: a patch GAN with 11 px receptive fields learns p(patch | identity)
     locally, which is what lets spatially varying and soft maps work at test time). The critic steps
@@ -20,7 +20,8 @@ Only the abstract of the paper is available (no public code), so the method belo
     reconstruction per image), so every identity stays anchored at every step.
   * Noise amplitude per image and scale: 0.1 * RMSE(real_j, upsampled reconstruction of j) (SinGAN's
     rule per image); under a map it is mixed by the map's weights (`sampling.generator_input`).
-  * Everything else (optimisers, schedules, warm start, BatchNorm handling, fold_in randomness) is
+  * Normalisation has no running averages (`model.py`), so frozen scales normalise as in training.
+  * Everything else (optimisers, schedules, warm start, fold_in randomness) is
     SinGAN's (`singan/train.py`); upstream's re-drawn scale-0 reconstruction noise is not offered.
 Several images make one model: the shared trainer's `models` axis holds this one model.
 """
@@ -43,12 +44,13 @@ from jaxinterp.gen import pyramid_train
 from jaxinterp.gen.blendgan import store
 from jaxinterp.gen.blendgan.config import BlendGANConfig
 from jaxinterp.gen.blendgan.identity import one_hot_maps
+from jaxinterp.gen.blendgan.model import networks
 from jaxinterp.gen.blendgan.sampling import frozen_prev, generator_input
 from jaxinterp.gen.gan_losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid
 from jaxinterp.gen.pyramid_train import Member
 from jaxinterp.gen.singan.sampling import draw_noise
-from jaxinterp.gen.singan.train import ScaleSpec, geometry_for, networks, optimizers
+from jaxinterp.gen.singan.train import ScaleSpec, geometry_for, optimizers
 
 METRIC_NAMES = ("d_loss", "gp", "g_adv", "rec_loss")
 
@@ -72,11 +74,9 @@ def init_state(cfg: BlendGANConfig, spec: BlendSpec, key: jax.Array, warm: dict 
     else:
         k_g, k_d = jax.random.split(key)
         h, w = spec.hw[0] + 2 * cfg.pad, spec.hw[1] + 2 * cfg.pad
-        conditioned = jnp.zeros((1, h, w, 3 + spec.num_images))
-        g_vars = jax.jit(functools.partial(generator.init, train=False))(k_g, conditioned, jnp.zeros((1, h, w, 3)))
-        d_vars = jax.jit(functools.partial(critic.init, train=False))(
-            k_d, jnp.zeros((1, *spec.hw, 3 + spec.num_images))
-        )
+        image, identity = jnp.zeros((1, h, w, 3)), jnp.zeros((1, h, w, spec.num_images))
+        g_vars = jax.jit(generator.init)(k_g, image, identity, image)
+        d_vars = jax.jit(critic.init)(k_d, jnp.zeros((1, *spec.hw, 3)), jnp.zeros((1, *spec.hw, spec.num_images)))
     return pyramid_train.train_state(g_vars, d_vars, *optimizers(cfg))
 
 
@@ -111,30 +111,21 @@ def iteration(cfg: BlendGANConfig, spec: BlendSpec, state: dict, data: dict, fro
     identity, amps = maps[-1], data["noise_amp"]
     real = data["real"][image][None]
     noise = draw_noise(k_noise, spec.scale, 1, spec.hw)
-    d_stats = state["d"]["batch_stats"]
 
     def score(d_params, x, m):
-        variables = {"params": d_params, "batch_stats": d_stats}
-        return critic.apply(variables, jnp.concatenate([x, m], axis=-1), train=True, mutable=["batch_stats"])[0]
+        return critic.apply({"params": d_params}, x, m)
 
-    def generate(g_params, g_stats, z, prev, m):
-        out, updates = generator.apply(
-            {"params": g_params, "batch_stats": g_stats},
-            *generator_input(cfg, z, prev, m, amps),
-            train=True,
-            mutable=["batch_stats"],
-        )
-        return out, updates["batch_stats"]
+    def generate(g_params, z, prev, m):
+        return generator.apply({"params": g_params}, *generator_input(cfg, z, prev, m, amps))
 
-    g_params, g_stats, g_opt = state["g"]["params"], state["g"]["batch_stats"], state["g_opt"]
+    g_params, g_opt = state["g"]["params"], state["g_opt"]
     d_params, d_opt = state["d"]["params"], state["d_opt"]
 
     def critic_step(carry, k):
-        d_params, d_opt, g_stats, _ = carry
+        d_params, d_opt, _ = carry
         k_prev, k_gp = jax.random.split(k)
         prev = frozen_prev(cfg, frozen, spec.shapes, spec.scale_factor, maps[: spec.scale] + [identity], k_prev)
-        fake, g_stats = generate(g_params, g_stats, noise, prev, identity)
-        fake = jax.lax.stop_gradient(fake)
+        fake = jax.lax.stop_gradient(generate(g_params, noise, prev, identity))
 
         def critic_loss(p):
             gp = gradient_penalty(lambda x: score(p, x, identity), real, fake, k_gp, cfg.gp_weight)
@@ -142,38 +133,34 @@ def iteration(cfg: BlendGANConfig, spec: BlendSpec, state: dict, data: dict, fro
 
         (d_loss, gp), grads = jax.value_and_grad(critic_loss, has_aux=True)(d_params)
         updates, d_opt = tx_d.update(grads, d_opt, d_params)
-        return (optax.apply_updates(d_params, updates), d_opt, g_stats, prev), (d_loss, gp)
+        return (optax.apply_updates(d_params, updates), d_opt, prev), (d_loss, gp)
 
     # Unrolled scans: XLA's CPU backend runs convolutions inside loops several times slower.
-    carry = (d_params, d_opt, g_stats, jnp.zeros_like(real))
-    (d_params, d_opt, g_stats, prev), (d_losses, gps) = jax.lax.scan(
-        critic_step, carry, jax.random.split(k_critic, cfg.d_steps), unroll=True
+    (d_params, d_opt, prev), (d_losses, gps) = jax.lax.scan(
+        critic_step, (d_params, d_opt, jnp.zeros_like(real)), jax.random.split(k_critic, cfg.d_steps), unroll=True
     )
+    # Every image's reconstruction in one batch: the normalisation is per sample, so nothing mixes.
     own_maps = one_hot_maps(jnp.arange(spec.num_images), spec.num_images, spec.hw)
 
     def generator_step(carry, _):
-        g_params, g_stats, g_opt = carry
+        g_params, g_opt = carry
 
         def generator_loss(p):
-            fake, stats = generate(p, g_stats, noise, prev, identity)
-            adv = wgan_generator_loss(score(d_params, fake, identity))
-            errors = []
-            for j in range(spec.num_images):  # batch of one per image: BatchNorm statistics stay per image
-                rec, stats = generate(p, stats, data["z_opt"][j][None], data["rec_prev"][j][None], own_maps[j][None])
-                errors.append(jnp.mean((rec - data["real"][j][None]) ** 2))
-            rec_loss = cfg.alpha * jnp.mean(jnp.stack(errors))
-            return adv + rec_loss, (stats, adv, rec_loss)
+            adv = wgan_generator_loss(score(d_params, generate(p, noise, prev, identity), identity))
+            rec = generate(p, data["z_opt"], data["rec_prev"], own_maps)
+            rec_loss = cfg.alpha * jnp.mean((rec - data["real"]) ** 2)
+            return adv + rec_loss, (adv, rec_loss)
 
-        (_, (g_stats, adv, rec_loss)), grads = jax.value_and_grad(generator_loss, has_aux=True)(g_params)
+        (_, (adv, rec_loss)), grads = jax.value_and_grad(generator_loss, has_aux=True)(g_params)
         updates, g_opt = tx_g.update(grads, g_opt, g_params)
-        return (optax.apply_updates(g_params, updates), g_stats, g_opt), (adv, rec_loss)
+        return (optax.apply_updates(g_params, updates), g_opt), (adv, rec_loss)
 
-    (g_params, g_stats, g_opt), (advs, rec_losses) = jax.lax.scan(
-        generator_step, (g_params, g_stats, g_opt), None, length=cfg.g_steps, unroll=True
+    (g_params, g_opt), (advs, rec_losses) = jax.lax.scan(
+        generator_step, (g_params, g_opt), None, length=cfg.g_steps, unroll=True
     )
     new_state = {
-        "g": {"params": g_params, "batch_stats": g_stats},
-        "d": {"params": d_params, "batch_stats": d_stats},
+        "g": {"params": g_params},
+        "d": {"params": d_params},
         "g_opt": g_opt,
         "d_opt": d_opt,
         "step": state["step"] + 1,
