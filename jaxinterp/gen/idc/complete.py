@@ -14,7 +14,13 @@ Measures (no learned weights):
     overlaps the hole, the distance (RMS over its values, [-1, 1] units) to its nearest fully visible
     patch of the image; the mean over patches and completions. Low = the hole is made of the image's
     own patches. Read it next to the same number for a flat fill with the visible mean colour
-    (`flat_fill_patch_distance`), a completion that invents nothing.
+    (`flat_fill_patch_distance`), a completion that invents nothing, and, when the input file still
+    holds pixels in the hole (a synthetic hole), for those (`original_patch_distance`).
+
+Measured (fast preset, builtin:chelsea at 43x64 / 33x49 / 25x38, a 25% x 20% hole left of centre = 6%
+of the finest level, 8 completions, ~8 min on 2 shared CPU cores): hole_diversity 0.43, hole patch
+distance 0.160 vs 0.177 for the photo's own hole pixels and 0.145 for a flat fill (smooth fur at
+64 px: flat patches have close visible neighbours, so this reference is low on smooth images).
 """
 
 from __future__ import annotations
