@@ -13,6 +13,9 @@ d) -> BatchNorm -> LeakyReLU(0.2), with d = 1 for the head and 2, 4, .., 64 for 
 * Critic tail: a weight-normed Conv1d (kernel 9, dilation 128) to one channel -> pre-emphasis: a score
   per position, 2040 samples shorter than its (unpadded) input.
 
+Convolutions are `gen/conv1d.conv1d_valid` (matrix products per kernel tap on CPU, derivatives of every
+order as such convolutions: the critic is differentiated twice by the gradient penalty).
+
 Weight norm (torch.nn.utils.weight_norm, dim 0): w = g * v / ||v||, the norm taken per output channel
 over (kernel taps, input channels). We keep `v` (kernel, in, out) and `g` (out,) as parameters and form
 w in the forward pass. Initialisation: upstream's `weights_init` writes N(0, 0.02) into `conv.weight`,
@@ -42,9 +45,8 @@ from jax import lax
 from jaxtyping import Array, Bool, Float
 
 from jaxinterp.gen.caw.config import CAWConfig
+from jaxinterp.gen.conv1d import conv1d_valid
 from jaxinterp.gen.layers import normal_init, torch_bias_init
-
-_NLC = ("NWC", "WIO", "NWC")
 
 
 def weight_norm(v: Float[Array, "k i o"], g: Float[Array, " o"]) -> Float[Array, "k i o"]:
@@ -94,10 +96,10 @@ class WNConv1D(nn.Module):
         v = self.param("v", torch_bias_init(fan_in), (self.kernel_size, x.shape[-1], self.features))
         g = self.param("g", lambda _key: jnp.sqrt(jnp.sum(v**2, axis=(0, 1))))
         bias = self.param("bias", torch_bias_init(fan_in), (self.features,))
-        y = lax.conv_general_dilated(
-            x, weight_norm(v, g), (1,), self.padding, rhs_dilation=(self.dilation,), dimension_numbers=_NLC
-        )
-        return y + bias
+        if self.padding == "SAME":
+            total = (self.kernel_size - 1) * self.dilation
+            x = jnp.pad(x, ((0, 0), (total // 2, total - total // 2), (0, 0)))
+        return conv1d_valid(x, weight_norm(v, g), self.dilation) + bias
 
 
 class ConvBlock1D(nn.Module):
