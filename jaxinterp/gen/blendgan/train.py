@@ -135,9 +135,12 @@ def iteration(cfg: BlendGANConfig, spec: BlendSpec, state: dict, data: dict, fro
         updates, d_opt = tx_d.update(grads, d_opt, d_params)
         return (optax.apply_updates(d_params, updates), d_opt, prev), (d_loss, gp)
 
-    # Unrolled scans: XLA's CPU backend runs convolutions inside loops several times slower.
+    # Unrolled scans by default: XLA's CPU backend runs convolutions inside loops several times slower.
     (d_params, d_opt, prev), (d_losses, gps) = jax.lax.scan(
-        critic_step, (d_params, d_opt, jnp.zeros_like(real)), jax.random.split(k_critic, cfg.d_steps), unroll=True
+        critic_step,
+        (d_params, d_opt, jnp.zeros_like(real)),
+        jax.random.split(k_critic, cfg.d_steps),
+        unroll=cfg.unroll_steps,
     )
     # Every image's reconstruction in one batch: the normalisation is per sample, so nothing mixes.
     own_maps = one_hot_maps(jnp.arange(spec.num_images), spec.num_images, spec.hw)
@@ -156,7 +159,7 @@ def iteration(cfg: BlendGANConfig, spec: BlendSpec, state: dict, data: dict, fro
         return (optax.apply_updates(g_params, updates), g_opt), (adv, rec_loss)
 
     (g_params, g_opt), (advs, rec_losses) = jax.lax.scan(
-        generator_step, (g_params, g_opt), None, length=cfg.g_steps, unroll=True
+        generator_step, (g_params, g_opt), None, length=cfg.g_steps, unroll=cfg.unroll_steps
     )
     new_state = {
         "g": {"params": g_params},

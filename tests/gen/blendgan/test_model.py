@@ -71,13 +71,13 @@ def test_a_constant_identity_map_changes_the_generator_output():
     generator, _ = networks(TINY, 0)
     x = jax.random.normal(jax.random.PRNGKey(0), (1, 16, 16, 3))
     maps = [one_hot_maps(jnp.array([k]), 2, (16, 16)) for k in range(2)]
-    variables = generator.init(jax.random.PRNGKey(1), x, maps[0], x)
+    variables = jax.jit(generator.init)(jax.random.PRNGKey(1), x, maps[0], x)
     # Give the two images different normalisations, as training does.
     variables = jax.tree_util.tree_map_with_path(
         lambda path, v: v.at[1].multiply(-1.0) if "beta" in str(path[-1]) or "gamma" in str(path[-1]) else v,
         variables,
     )
-    outs = [generator.apply(variables, x, m, x) for m in maps]
+    outs = [jax.jit(generator.apply)(variables, x, m, x) for m in maps]
     chex.assert_shape(outs, [(1, 6, 6, 3)] * 2)
     assert float(jnp.max(jnp.abs(outs[0] - outs[1]))) > 1e-3
 
