@@ -273,7 +273,7 @@ def test_quantized_paint_retrains_the_start_scale_once(model_dir, tmp_path, monk
     def no_training(*args, **kwargs):
         raise AssertionError("the fine-tuned scale should come from the cache")
 
-    monkeypatch.setattr(train, "_train_scale", no_training)
+    monkeypatch.setattr(train.pyramid_train, "train_scale", no_training)
     again = apps.paint_to_image(model, paint, 1, jax.random.PRNGKey(0), quantize=True)
     np.testing.assert_allclose(again, first, atol=1e-6)
     assert first.shape == model.reals[-1].shape and np.isfinite(first).all()
