@@ -94,6 +94,8 @@ def _pluck(freq: float, seconds: float, rate: int) -> np.ndarray:
     partials = k * freq * np.sqrt(1.0 + 1e-4 * k**2)  # stiff-string inharmonicity
     keep = partials < 0.45 * rate
     k, partials = k[keep], partials[keep]
+    if not len(k):  # even the fundamental is above this rate's band: the note is silent here
+        return np.zeros_like(t)
     amplitude = np.abs(np.sin(np.pi * k / 5)) / k**1.5 + 0.02 / k
     decay = 2.0 + 0.8 * k + freq / 300.0  # 1/s: higher harmonics and higher notes die faster
     tone = (amplitude[:, None] * np.exp(-decay[:, None] * t) * np.sin(2 * np.pi * partials[:, None] * t)).sum(0)

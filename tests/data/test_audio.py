@@ -188,6 +188,13 @@ def test_examples_are_deterministic_finite_and_audible(name):
     assert len(low) == 20 * 8000 and np.all(np.isfinite(low))
 
 
+@pytest.mark.parametrize("rate", [2000, 3000])
+def test_examples_are_finite_at_low_rates_where_high_notes_have_no_band(rate):
+    for name in audio_examples.names():
+        x = audio_examples.render(name, rate)
+        assert np.isfinite(x).all() and np.abs(x).max() > 0.01
+
+
 def test_music_has_energy_at_several_fundamentals():
     x = audio_examples.render("music", 16000)
     spectrum = np.abs(np.fft.rfft(x))
