@@ -17,6 +17,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 from jaxinterp.gen.conv import conv_general_dilated
 
@@ -60,6 +61,13 @@ class Conv(nn.Module):
         )(x)
 
 
+def erode_valid(mask: Float[Array, "*b h w"], size: int) -> Float[Array, "*b h2 w2"]:
+    """1 where a `size` x `size` VALID window of `mask` holds only 1s (h2 = h - size + 1): the outputs of an
+    unpadded size x size convolution that see no masked-out input."""
+    window = (1,) * (mask.ndim - 2) + (size, size)
+    return jax.lax.reduce_window(mask, jnp.inf, jax.lax.min, window, (1,) * mask.ndim, "VALID")
+
+
 class ConvBlock(nn.Module):
     """Conv -> BatchNorm -> LeakyReLU(0.2)."""
 
@@ -67,12 +75,14 @@ class ConvBlock(nn.Module):
     kernel_size: int = 3
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, mask=None):
+        """`mask` (b, h', w', 1) of the conv's output positions, 1 = in the BatchNorm statistics (IDC's
+        masked critic); None = every position."""
         x = Conv(self.features, self.kernel_size)(x)
         x = nn.BatchNorm(
             use_running_average=not train,
             momentum=0.9,
             epsilon=1e-5,
             scale_init=normal_init(1.0, 0.02),
-        )(x)
+        )(x, mask=None if mask is None else mask.astype(bool))
         return nn.leaky_relu(x, 0.2)

@@ -13,6 +13,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from jaxinterp.errors import InputError
+from jaxinterp.gen.layers import erode_valid
 from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid
 
 
@@ -43,8 +44,7 @@ def known_pyramid(known: Float[np.ndarray, "h w"], geometry: PyramidGeometry, th
 
 def score_mask(known: Float[Array, "h w"], receptive_field: int) -> Float[Array, "h2 w2 1"]:
     """1 at the critic scores whose receptive field (a VALID window) holds only known pixels."""
-    eroded = jax.lax.reduce_window(known, jnp.inf, jax.lax.min, (receptive_field,) * 2, (1, 1), "VALID")
-    return eroded[..., None]
+    return erode_valid(known, receptive_field)[..., None]
 
 
 def dilate_hole(known: Float[Array, "h w"], radius: int) -> Float[Array, "h w"]:

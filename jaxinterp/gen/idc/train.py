@@ -7,6 +7,9 @@ input file holds there reaches training. At each scale n (official NoaAlkobi/IDC
     the gradient penalty is restricted the same way (norms scaled by all / kept scores); the fake's
     scores count everywhere, so the generator is pushed to make every patch, the hole's included, look
     like a visible patch;
+  * the critic's BatchNorm statistics on the real image (and the penalty's interpolates) are taken over
+    the positions whose receptive field is all visible, layer by layer (`singan.model.Trunk`), so the
+    hole never shifts how visible patches are scored; on fakes over every position;
   * the reconstruction loss is the mean squared error over known pixels only, with alpha = 10, raised to
     100 on the finest floor(stop_scale / 3) (>= 1) scales;
   * noise_amp_n = 0.1 x RMSE(real, upsampled reconstruction) over known pixels.
@@ -18,7 +21,6 @@ Decisions (gen.md marks IDC's details as code-read; these are where we differ or
     for the coarsest critic (no window of known pixels) is an input error naming the scale.
   * One learning-rate schedule for all scales (SinGAN's 5e-4, 2000 iterations, x0.1 at 1600); upstream
     uses 5e-5 and 3000 iterations (drop at 3500) on its masked scales, after the DIP prefill.
-  * The critic's BatchNorm statistics are over all positions (upstream: known positions only).
   * The reconstruction mask is the known map itself (upstream grows it gradually with a sigma-5 blur).
   * A pixel of a coarser level is known only if its resized known map is >= 0.999.
 """

@@ -7,6 +7,10 @@ tail is Conv(N -> 1) with no activation: a map of patch scores.
 
 Neither pads its convolutions: callers zero-pad the generator's inputs by `cfg.pad` (5 px), so the
 generator's output has the unpadded size and the critic's score map is 10 px smaller than its input.
+
+Masked critic (IDC): given a known map, every BatchNorm normalises with statistics over the positions
+whose receptive field holds only known pixels (upstream IDC's `WDiscriminatorMask`), so the hole's
+content cannot shift the statistics that the visible patches' scores are computed with.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from jaxinterp.gen.layers import Conv, ConvBlock
+from jaxinterp.gen.layers import Conv, ConvBlock, erode_valid
 
 
 class Trunk(nn.Module):
@@ -26,9 +30,13 @@ class Trunk(nn.Module):
     kernel_size: int
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, known=None):
+        """`known` (b, h, w): 1 = visible input pixel; each block's BatchNorm statistics then cover only the
+        positions whose receptive field is all visible (IDC's masked critic)."""
         for _ in range(self.num_layer - 1):
-            x = ConvBlock(self.channels, self.kernel_size)(x, train)
+            if known is not None:
+                known = erode_valid(known, self.kernel_size)
+            x = ConvBlock(self.channels, self.kernel_size)(x, train, None if known is None else known[..., None])
         return x
 
 
@@ -59,6 +67,9 @@ class Critic(nn.Module):
     kernel_size: int = 3
 
     @nn.compact
-    def __call__(self, image: Float[Array, "b h w c"], train: bool = True) -> Float[Array, "b h' w' 1"]:
-        x = Trunk(self.channels, self.num_layer, self.kernel_size)(image, train)
+    def __call__(
+        self, image: Float[Array, "b h w c"], train: bool = True, known: Float[Array, "b h w"] | None = None
+    ) -> Float[Array, "b h' w' 1"]:
+        """`known` restricts the BatchNorm statistics to positions that see only known pixels (`Trunk`)."""
+        x = Trunk(self.channels, self.num_layer, self.kernel_size)(image, train, known)
         return Conv(1, self.kernel_size)(x)

@@ -26,7 +26,9 @@ Decisions, where the paper and the official code leave a choice:
 Masks (IDC, `gen/idc/`, reuses this iteration): when the scale data holds "score_mask" (critic scores
 whose window sees only known pixels) and "known" (known pixels), real scores and the gradient penalty
 count only kept scores (penalty norms scaled by all / kept, as `gan_losses`), fake scores stay
-unmasked, and the reconstruction loss is a mean over known pixels, weighted by data["alpha"].
+unmasked, and the reconstruction loss is a mean over known pixels, weighted by data["alpha"]. The
+critic's BatchNorm statistics on the real image and on the penalty's interpolates are taken over the
+positions that see only known pixels (`model.Trunk`); on fakes over every position.
   * Iteration i draws its randomness from fold_in(key(seed, scale, model), i), so any split into calls,
     and any interrupt + resume, replays the same numbers.
 
@@ -162,9 +164,13 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
     known = data.get("known")
     alpha = data.get("alpha", cfg.alpha)
 
-    def score(d_params, image):
+    def score(d_params, image, visible=None):
         variables = {"params": d_params, "batch_stats": d_stats}
-        return critic.apply(variables, image, train=True, mutable=["batch_stats"])[0]
+        return critic.apply(variables, image, True, visible, mutable=["batch_stats"])[0]
+
+    # IDC's masked critic: the real image and the penalty's interpolates (half real) are normalised with
+    # statistics over their visible patches; fakes over every position (upstream IDC).
+    masked_known = None if known is None else known[None]
 
     def generate(g_params, g_stats, z, prev):
         out, updates = generator.apply(
@@ -191,10 +197,10 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
         fake = jax.lax.stop_gradient(fake)
 
         def critic_loss(p):
-            gp = gradient_penalty(lambda x: score(p, x), real, fake, k_gp, cfg.gp_weight, kept, ratio)
+            gp = gradient_penalty(lambda x: score(p, x, masked_known), real, fake, k_gp, cfg.gp_weight, kept, ratio)
             if kept is None:
                 return wgan_critic_loss(score(p, real), score(p, fake)) + gp, gp
-            return -masked_mean(score(p, real), kept) + jnp.mean(score(p, fake)) + gp, gp
+            return -masked_mean(score(p, real, masked_known), kept) + jnp.mean(score(p, fake)) + gp, gp
 
         (d_loss, gp), grads = jax.value_and_grad(critic_loss, has_aux=True)(d_params)
         updates, d_opt = tx_d.update(grads, d_opt, d_params)

@@ -65,6 +65,24 @@ def test_losses_decrease_and_reconstruction_ignores_the_hole(idc_inputs):
     assert np.mean(history[-10:]) < 0.5 * np.mean(history[:10])
 
 
+def test_masked_critic_ignores_the_hole(idc_inputs):
+    """The first critic loss (d_steps = 1, before any update) reads the real image only through visible
+    patches: real scores are kept only there, and the BatchNorm statistics of the real image (and of the
+    penalty's interpolates) are taken over them too, so a hole pixel of the real image changes nothing."""
+    step, state, data, keys, mesh, known = _scale0(idc_inputs, TINY)
+    hole, seen = np.argwhere(known == 0)[0], np.argwhere(known == 1)[0]
+
+    def first_d_loss(pixel=None):
+        real = np.array(data["real"])
+        if pixel is not None:
+            real[0, pixel[0], pixel[1]] += 0.7
+        return float(step(state, shard_models({**data, "real": real}, mesh), [], keys)[1]["d_loss"][0, 0])
+
+    base = first_d_loss()
+    assert first_d_loss(hole) == pytest.approx(base, abs=1e-6)
+    assert abs(first_d_loss(seen) - base) > 1e-5
+
+
 def test_complete_end_to_end_then_from_the_run(idc_inputs, tmp_path):
     image, mask = map(str, idc_inputs)
     out = tmp_path / "out"
