@@ -1,0 +1,85 @@
+"""The JAX CLIP port: parity with transformers' CLIPModel on tiny random checkpoints, full-size shapes."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxinterp.agent.checkup import clip_load
+from jaxinterp.agent.checkup.clip_model import Clip, ClipConfig
+from tests.agent.checkup.conftest import CASES, EOT, MODEL_VOCAB
+
+torch = pytest.importorskip("torch")
+TOL = 1e-4
+PIXELS = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype(np.float32)
+
+
+def _tokens(eos: int) -> np.ndarray:
+    """Random ids with EOT at positions 4, 7, 11; ids above EOT (61..63) sit before it in every row."""
+    tokens = np.random.default_rng(1).integers(0, EOT, size=(3, 12))
+    tokens[:, 1] = MODEL_VOCAB - 1
+    if eos != 2:
+        tokens[[0, 1, 2], [4, 7, 11]] = EOT
+    return tokens
+
+
+def _features(out) -> np.ndarray:
+    """transformers 4 returns the projected tensor, 5 an output whose pooler_output is it."""
+    return (out if isinstance(out, torch.Tensor) else out.pooler_output).numpy()
+
+
+def _ours(folder):
+    loaded = clip_load.load(folder)
+    return Clip(loaded.cfg), {"params": loaded.params}
+
+
+def test_image_text_features_and_logits_match_transformers(tiny_clip):
+    model, folder, act = tiny_clip
+    clip, variables = _ours(folder)
+    tokens = _tokens(CASES[act])
+    with torch.no_grad():
+        pixels_t, tokens_t = torch.tensor(PIXELS.transpose(0, 3, 1, 2)), torch.tensor(tokens)
+        want_image = _features(model.get_image_features(pixel_values=pixels_t))
+        want_text = _features(model.get_text_features(input_ids=tokens_t))
+        want_logits = model(input_ids=tokens_t, pixel_values=pixels_t).logits_per_image.numpy()
+    image = clip.apply(variables, jnp.asarray(PIXELS), method=Clip.image_features)
+    text = clip.apply(variables, jnp.asarray(tokens), method=Clip.text_features)
+    logits = clip.apply(variables, jnp.asarray(PIXELS), jnp.asarray(tokens))["logits_per_image"]
+    chex.assert_shape([image, text, logits], [(3, 24), (3, 24), (3, 3)])
+    errors = [float(np.abs(np.asarray(a) - b).max()) for a, b in
+              ((image, want_image), (text, want_text), (logits, want_logits))]  # fmt: skip
+    print(f"{act}: max |diff| image {errors[0]:.1e}, text {errors[1]:.1e}, logits {errors[2]:.1e}")
+    assert max(errors) < TOL
+
+
+def test_text_pooling_reads_the_end_of_text_position(quick_clip):
+    """With eos_token_id set, the pooled state is the first EOT's: changing a later token changes nothing,
+    changing an earlier one does (causal mask)."""
+    _, folder = quick_clip
+    clip, variables = _ours(folder)
+    tokens = _tokens(EOT)
+    after, before = tokens.copy(), tokens.copy()
+    after[0, 5] = (after[0, 5] + 1) % EOT
+    before[0, 3] = (before[0, 3] + 1) % EOT
+    text = [np.asarray(clip.apply(variables, jnp.asarray(t), method=Clip.text_features))[0]
+            for t in (tokens, after, before)]  # fmt: skip
+    np.testing.assert_array_equal(text[0], text[1])
+    assert np.abs(text[0] - text[2]).max() > 1e-3
+
+
+def test_full_size_default_config_has_vit_b32_parameter_count():
+    """ClipConfig's defaults are ViT-B/32: 151,277,313 parameters, as transformers' CLIPModel(CLIPConfig())."""
+    cfg = ClipConfig()
+    shapes = jax.eval_shape(lambda: Clip(cfg).init(jax.random.key(0), jnp.zeros((1, 224, 224, 3)),
+                                                   jnp.zeros((1, 77), jnp.int32)))  # fmt: skip
+    assert sum(x.size for x in jax.tree.leaves(shapes)) == 151_277_313
+    assert clip_load.config_from_hf({"model_type": "clip"}) == cfg  # absent fields take transformers' defaults
+
+
+def test_loaded_parameters_have_the_structure_and_shapes_of_init(quick_clip):
+    _, folder = quick_clip
+    loaded = clip_load.load(folder)
+    clip = Clip(loaded.cfg)
+    init = jax.eval_shape(lambda: clip.init(jax.random.key(0), PIXELS[:1], jnp.zeros((1, 16), jnp.int32)))
+    chex.assert_trees_all_equal_shapes_and_dtypes(init["params"], loaded.params)
