@@ -3,6 +3,7 @@
 jaxinterp checkup generate --out runs/draw                             # offline drawer, all groups, 3 samples
 jaxinterp checkup generate --out runs/draw --drawer openai:gpt-4o --groups shapes,objects
 jaxinterp checkup correct --out runs/fix --drawer anthropic:MODEL --concepts bicycle,lamp --rounds 3
+jaxinterp checkup generate --out runs/draw --clip ~/models/clip-vit-base-patch32   # CLIP scores every group
 jaxinterp checkup pretrain --out runs/checkup-ssl                      # SimCLR: code images vs noise, 3 seeds
 jaxinterp checkup pretrain --out runs/x --images 1000 --steps 150 --seeds 0
 """
@@ -63,6 +64,12 @@ def _common(p, default_temperature: float) -> None:
         default="~/.cache/jaxinterp/checkup-shape-classifier",
         help="folder of the offline shapes recogniser (trained there on first use, a few minutes); "
         "maia:FOLDER for a MAIA subject classifier (shapes and objects); 'none' to skip",
+    )
+    p.add_argument(
+        "--clip",
+        metavar="PATH",
+        help="local Hugging Face CLIP folder (config.json, model.safetensors, tokenizer): scores every chosen "
+        "group, as the paper does; replaces --recogniser",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -143,7 +150,12 @@ def _setup(args, incremental: bool):
         ledger = UsageLedger()
         backend = MeteredBackend(CachedBackend(inner, Path(args.out) / "llm-cache"), ledger)
     recognisers = {}
-    if args.recogniser.startswith("maia:"):
+    if args.clip:
+        from jaxinterp.agent.checkup.recognise import ClipStyleRecogniser
+
+        groups = list(dict.fromkeys(c.group for c in chosen))
+        recognisers = ClipStyleRecogniser.for_groups(Path(args.clip).expanduser(), groups)
+    elif args.recogniser.startswith("maia:"):
         recognisers = MaiaRecogniser.for_groups(Path(args.recogniser[5:]).expanduser())
     elif args.recogniser != "none" and any(c.group == "shapes" for c in chosen):
         recognisers["shapes"] = ShapeClassifier.cached(Path(args.recogniser).expanduser())

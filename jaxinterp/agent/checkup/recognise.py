@@ -1,11 +1,13 @@
 """Recognisers for the fidelity and diversity measures, and the offline one for the shapes group.
 
 The paper scores drawings with CLIP. Any model that can (a) embed images and (b) score images against
-concept captions serves: that is the `Recogniser` protocol. With no weights available offline, the shapes
-group gets `ShapeClassifier`: a small CNN (the SimCLR encoder of `ssl.py` plus a linear layer) trained
-here, supervised, on the offline drawer's own renderings of the 20 shapes (random placement, size, colour,
-fill, background, with SimCLR's crops / flips / colour jitter as augmentation). Its scores are class logits;
-its embedding is the encoder's pooled feature.
+concept captions serves: that is the `Recogniser` protocol. `ClipStyleRecogniser.for_groups(folder, groups)`
+is CLIP itself: a local Hugging Face CLIP folder (config.json, model.safetensors, tokenizer files) read into
+the JAX port of `clip_model.py` by `clip_load.py`, no PyTorch (`--clip PATH` on the CLI). Without CLIP
+weights (the default, offline), the shapes group gets `ShapeClassifier`: a small CNN (the SimCLR encoder of
+`ssl.py` plus a linear layer) trained here, supervised, on the offline drawer's own renderings of the 20 shapes
+(random placement, size, colour, fill, background, with SimCLR's crops / flips / colour jitter as
+augmentation). Its scores are class logits; its embedding is the encoder's pooled feature.
 
 `MaiaRecogniser` plugs in MAIA's subject classifier (`jaxinterp.agent.maia.subject`: a small CNN / ViT
 trained on MAIA's procedural concept scenes, 6 shapes and 5 objects): restricted to the kinds that are also
@@ -55,8 +57,11 @@ class Recogniser(Protocol):
 class ClipStyleRecogniser:
     """A CLIP-style recogniser from two embedding functions: scores are cosine similarities between image and
     caption embeddings (CLIP's zero-shot retrieval, as the paper scores fidelity), the embedding is the
-    image's. Plug in any image / text encoder pair that maps into one space; loading pretrained CLIP
-    weights from a local file needs a JAX CLIP port, which this project does not have yet.
+    image's. Plug in any image / text encoder pair that maps into one space, or load CLIP from a local
+    folder with `from_folder` / `for_groups`.
+
+    Scores are plain cosines, not CLIP's logits (cosine x exp(logit_scale)): fidelity is a ranking (top-1,
+    percentile), which a positive scale does not change, and plain cosines compare across checkpoints.
     """
 
     def __init__(self, name: str, captions: tuple[str, ...], embed_images, embed_texts):
@@ -65,6 +70,27 @@ class ClipStyleRecogniser:
         self._images = embed_images
         text = np.asarray(embed_texts(list(self.captions)), np.float64)
         self._text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, captions: tuple[str, ...]) -> ClipStyleRecogniser:
+        """CLIP from a local Hugging Face folder scoring `captions` (see `clip_load.py`); embeddings are unit
+        image embeddings."""
+        from jaxinterp.agent.checkup import clip_load
+
+        return cls._from_clip(clip_load.load(folder), Path(folder), captions)
+
+    @classmethod
+    def for_groups(cls, folder: str | Path, groups) -> dict[str, ClipStyleRecogniser]:
+        """One CLIP (loaded once) per concept group, each ranking all captions of its group."""
+        from jaxinterp.agent.checkup import clip_load
+        from jaxinterp.agent.checkup.concepts import concepts
+
+        clip = clip_load.load(folder)
+        return {g: cls._from_clip(clip, Path(folder), tuple(c.caption for c in concepts([g]))) for g in groups}
+
+    @classmethod
+    def _from_clip(cls, clip, folder: Path, captions: tuple[str, ...]) -> ClipStyleRecogniser:
+        return cls(f"clip:{folder.expanduser().resolve().name}", captions, clip.embed_images, clip.embed_texts)
 
     def embed(self, images):
         return np.asarray(self._images(np.asarray(images, np.uint8)), np.float64)
