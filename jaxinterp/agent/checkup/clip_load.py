@@ -44,6 +44,14 @@ def _tower(raw: dict[str, Any], default: TowerConfig) -> TowerConfig:
     )
 
 
+def _tower_fields(config: dict[str, Any], tower: str) -> dict[str, Any]:
+    """A tower's raw fields. As in transformers, a legacy `{tower}_config_dict` (in early transformers 4.x
+    configs, such as openai/clip-vit-large-patch14's) overrides `{tower}_config` in every field: the fields it
+    leaves out take their defaults, not `{tower}_config`'s values."""
+    legacy = config.get(f"{tower}_config_dict")
+    return legacy if legacy is not None else (config.get(f"{tower}_config") or {})
+
+
 def config_from_hf(config: dict[str, Any]) -> ClipConfig:
     """`ClipConfig` from a raw CLIP `config.json` dict (transformers 4.x or 5.x).
 
@@ -53,7 +61,7 @@ def config_from_hf(config: dict[str, Any]) -> ClipConfig:
     if config.get("model_type") != "clip":
         raise InputError(f"config.json has model_type {config.get('model_type')!r}, expected 'clip' (a CLIPModel)")
     d = ClipConfig()
-    text, vision = config.get("text_config") or {}, config.get("vision_config") or {}
+    text, vision = _tower_fields(config, "text"), _tower_fields(config, "vision")
     eos = text.get("eos_token_id", d.eos_token_id)
     if not isinstance(eos, int):
         raise InputError(f"config.json text_config.eos_token_id must be one integer, got {eos!r}")

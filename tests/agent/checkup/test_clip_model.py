@@ -11,6 +11,7 @@ from jaxinterp.agent.checkup.clip_model import Clip, ClipConfig
 from tests.agent.checkup.conftest import CASES, EOT, MODEL_VOCAB
 
 torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
 TOL = 1e-4
 PIXELS = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype(np.float32)
 
@@ -83,3 +84,30 @@ def test_loaded_parameters_have_the_structure_and_shapes_of_init(quick_clip):
     clip = Clip(loaded.cfg)
     init = jax.eval_shape(lambda: clip.init(jax.random.key(0), PIXELS[:1], jnp.zeros((1, 16), jnp.int32)))
     chex.assert_trees_all_equal_shapes_and_dtypes(init["params"], loaded.params)
+
+
+RAW_CONFIGS = {
+    "defaults": {},
+    "sizes and gelu": {"projection_dim": 24,
+                       "text_config": {"hidden_size": 32, "hidden_act": "gelu", "eos_token_id": 2},
+                       "vision_config": {"image_size": 32, "patch_size": 8, "layer_norm_eps": 1e-6}},
+    "legacy text_config_dict overrides text_config": {"text_config": {"hidden_size": 32, "eos_token_id": 2},
+                                                      "text_config_dict": {"num_hidden_layers": 3}},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RAW_CONFIGS)
+def test_config_fields_are_read_as_transformers_reads_them(case):
+    raw = {"model_type": "clip", **RAW_CONFIGS[case]}
+    ours, want = clip_load.config_from_hf(raw), transformers.CLIPConfig(**raw)
+    text, vision = want.text_config, want.vision_config
+    assert (ours.text.width, ours.text.layers, ours.text.act, ours.eos_token_id, ours.vocab, ours.context) == (
+        text.hidden_size, text.num_hidden_layers, text.hidden_act, text.eos_token_id, text.vocab_size,
+        text.max_position_embeddings)  # fmt: skip
+    assert (ours.vision.width, ours.vision.eps, ours.image_size, ours.patch, ours.projection) == (
+        vision.hidden_size,
+        vision.layer_norm_eps,
+        vision.image_size,
+        vision.patch_size,
+        want.projection_dim,
+    )
