@@ -1,5 +1,7 @@
 """The JAX CLIP port: parity with transformers' CLIPModel on tiny random checkpoints, full-size shapes."""
 
+import json
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import pytest
 
 from jaxinterp.agent.checkup import clip_load
 from jaxinterp.agent.checkup.clip_model import Clip, ClipConfig
+from jaxinterp.mech.hf_checkpoint import read_tensors
 from tests.agent.checkup.conftest import CASES, EOT, MODEL_VOCAB
 
 torch = pytest.importorskip("torch")
@@ -111,3 +114,23 @@ def test_config_fields_are_read_as_transformers_reads_them(case):
         vision.patch_size,
         want.projection_dim,
     )
+
+
+@pytest.mark.slow
+def test_full_size_vit_b32_matches_transformers(tmp_path):
+    """ViT-B/32 at full size (random init, 224 px, 77 tokens): the 7 x 7 patch grid and 12-layer stacks too."""
+    torch.manual_seed(0)
+    model = transformers.CLIPModel(transformers.CLIPConfig()).eval()
+    model.save_pretrained(tmp_path)
+    cfg = clip_load.config_from_hf(json.loads((tmp_path / "config.json").read_text()))
+    params = clip_load.params_from_hf(read_tensors(tmp_path), cfg)
+    pixels = np.random.default_rng(0).normal(size=(2, 224, 224, 3)).astype(np.float32)
+    tokens = np.random.default_rng(1).integers(0, 49406, size=(2, 77))
+    tokens[:, [0, -1]] = 49406, 49407  # SOT ... EOT
+    with torch.no_grad():
+        want = model(input_ids=torch.tensor(tokens), pixel_values=torch.tensor(pixels.transpose(0, 3, 1, 2)))
+    got = Clip(cfg).apply({"params": params}, jnp.asarray(pixels), jnp.asarray(tokens))
+    for name in ("image_embeds", "text_embeds", "logits_per_image"):
+        diff = float(np.abs(np.asarray(got[name]) - getattr(want, name).numpy()).max())
+        print(f"ViT-B/32 {name}: max |diff| {diff:.1e}")
+        assert diff < TOL
