@@ -25,6 +25,10 @@ class IDCConfig(SinGANConfig):
     # Sampling: fresh noise inside the hole dilated by this many pixels at every scale (upstream dilates
     # the hole; the radius is our decision: the generator's half receptive field, 5 px).
     hole_dilation: int = 5
+    # Reconstruction weight (upstream `dilate_mask` in train_single_scale): the hole dilated by a disk of
+    # radius min(scale, rec_max_dilation), blurred with a Gaussian of this sigma (px); see masks.py.
+    rec_blur_sigma: float = 5.0
+    rec_max_dilation: int = 5
 
     def fine_scales(self, num_scales: int) -> int:
         """How many of the finest scales use `alpha_fine`: floor(stop_scale / 3), at least 1."""

@@ -1,5 +1,5 @@
 """IDC's masks: which pixels are known at every pyramid level, which critic scores see only known
-pixels, and the hole's dilation used when sampling.
+pixels, the reconstruction loss's per-pixel weight, and the hole's dilation used when sampling.
 
 Convention: the user's mask PNG is white (> `mask_threshold`) in the hole, the region to complete; the
 arrays here are `known` maps, 1 = visible pixel, 0 = hole.
@@ -54,6 +54,43 @@ def dilate_hole(known: Float[Array, "h w"], radius: int) -> Float[Array, "h w"]:
         return hole
     size = 2 * radius + 1
     return jax.lax.reduce_window(hole, -jnp.inf, jax.lax.max, (size, size), (1, 1), "SAME")
+
+
+def disk(radius: int) -> np.ndarray:
+    """The 0/1 disk structuring element: offsets (dy, dx) with dy^2 + dx^2 <= radius^2."""
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return (y**2 + x**2 <= radius**2).astype(np.float32)
+
+
+def gaussian_blur(image: Float[Array, "h w"], sigma: float, truncate: float = 4.0) -> Float[Array, "h w"]:
+    """Gaussian blur with edge-replicated borders, the kernel cut at `truncate` sigmas (scipy's
+    `gaussian_filter(mode="nearest")`, which upstream's `skimage.filters.gaussian` calls)."""
+    radius = int(truncate * sigma + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = jnp.asarray(taps / taps.sum(), jnp.float32)
+    padded = jnp.pad(image, radius, mode="edge")
+    rows = jax.vmap(lambda r: jnp.convolve(r, taps, mode="valid"))(padded)
+    return jax.vmap(lambda c: jnp.convolve(c, taps, mode="valid"), in_axes=1, out_axes=1)(rows)
+
+
+def reconstruction_weight(known: Float[Array, "h w"], scale: int, sigma: float, max_radius: int) -> Float[Array, "h w"]:
+    """IDC's gradually dilated reconstruction mask at pyramid level `scale` (0 = coarsest): the hole is
+    dilated by a disk of radius min(scale, max_radius) (so the dilation grows over the first scales),
+    blurred with a Gaussian of `sigma` px, scaled to [0, 1] by its min and max over the image, and
+    subtracted from 1; hole pixels get 0. Visible pixels near the hole thus weigh less, far ones 1
+    (upstream `dilate_mask(..., dilation=min(num_scale, 5), sigma_gaus=5)`)."""
+    hole = 1.0 - known
+    radius = min(scale, max_radius)
+    if radius > 0:
+        element = jnp.asarray(disk(radius))[..., None, None]
+        spread = jax.lax.conv_general_dilated(
+            hole[None, ..., None], element, (1, 1), [(radius, radius)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )[0, ..., 0]
+        hole = (spread > 0.5).astype(jnp.float32)
+    blurred = gaussian_blur(hole, sigma)
+    low, high = jnp.min(blurred), jnp.max(blurred)
+    scaled = jnp.where(high > low, (blurred - low) / jnp.where(high > low, high - low, 1.0), blurred)
+    return (1.0 - scaled) * known
 
 
 def receptive_field(num_layer: int, kernel_size: int) -> int:

@@ -10,8 +10,11 @@ input file holds there reaches training. At each scale n (official NoaAlkobi/IDC
   * the critic's BatchNorm statistics on the real image (and the penalty's interpolates) are taken over
     the positions whose receptive field is all visible, layer by layer (`singan.model.Trunk`), so the
     hole never shifts how visible patches are scored; on fakes over every position;
-  * the reconstruction loss is the mean squared error over known pixels only, with alpha = 10, raised to
-    100 on the finest floor(stop_scale / 3) (>= 1) scales;
+  * the reconstruction loss reads known pixels only, through upstream's gradually dilated mask
+    (`masks.reconstruction_weight`): the hole dilated by a disk of radius min(n, 5), blurred with
+    sigma 5 px, scaled to [0, 1] and subtracted from 1, so visible pixels near the hole weigh less; the
+    loss is sum(w^2 err^2) / (3 sum(w)) (upstream's MSE of w * rec vs w * real times area / sum(w)),
+    with alpha = 10, raised to 100 on the finest floor(stop_scale / 3) (>= 1) scales;
   * noise_amp_n = 0.1 x RMSE(real, upsampled reconstruction) over known pixels.
 The iteration itself is SinGAN's (`singan.train.iteration`, which reads these masks from the scale data).
 
@@ -21,7 +24,9 @@ Decisions (gen.md marks IDC's details as code-read; these are where we differ or
     for the coarsest critic (no window of known pixels) is an input error naming the scale.
   * One learning-rate schedule for all scales (SinGAN's 5e-4, 2000 iterations, x0.1 at 1600); upstream
     uses 5e-5 and 3000 iterations (drop at 3500) on its masked scales, after the DIP prefill.
-  * The reconstruction mask is the known map itself (upstream grows it gradually with a sigma-5 blur).
+  * The reconstruction weight's schedule (gen.md only says "gradually dilated, sigma 5"), read from
+    upstream: disk radius min(n, 5) at level n, the blur truncated at 4 sigma with edge-replicated
+    borders (scipy's default in skimage's `gaussian`), min-max scaled over the whole level.
   * A pixel of a coarser level is known only if its resized known map is >= 0.999.
 """
 
@@ -69,6 +74,7 @@ def scale_data(cfg: IDCConfig, spec: ScaleSpec, real: dict, frozen: list[dict], 
         "real": image,
         "known": known,
         "score_mask": masks.score_mask(known, rf),
+        "rec_weight": masks.reconstruction_weight(known, spec.scale, cfg.rec_blur_sigma, cfg.rec_max_dilation),
         "alpha": jnp.asarray(alpha_for(cfg, spec.scale, spec.num_scales), jnp.float32),
     }
     if spec.scale == 0:

@@ -26,7 +26,8 @@ Decisions, where the paper and the official code leave a choice:
 Masks (IDC, `gen/idc/`, reuses this iteration): when the scale data holds "score_mask" (critic scores
 whose window sees only known pixels) and "known" (known pixels), real scores and the gradient penalty
 count only kept scores (penalty norms scaled by all / kept, as `gan_losses`), fake scores stay
-unmasked, and the reconstruction loss is a mean over known pixels, weighted by data["alpha"]. The
+unmasked, and the reconstruction loss is a mean over known pixels (or weighted by data["rec_weight"],
+`reconstruction_loss`), times data["alpha"]. The
 critic's BatchNorm statistics on the real image and on the penalty's interpolates are taken over the
 positions that see only known pixels (`model.Trunk`); on fakes over every position.
   * Iteration i draws its randomness from fold_in(key(seed, scale, model), i), so any split into calls,
@@ -118,6 +119,18 @@ def nearest_colour(image: Float[Array, "*b h w 3"], centres: Float[Array, "k 3"]
     """Every pixel replaced by its nearest colour centre (upstream `quant2centers`)."""
     distances = jnp.sum((image[..., None, :] - centres) ** 2, axis=-1)
     return centres[jnp.argmin(distances, axis=-1)]
+
+
+def reconstruction_loss(
+    rec: Float[Array, "b h w c"], real: Float[Array, "b h w c"], weight: Float[Array, "h w"] | None = None
+) -> Float[Array, ""]:
+    """Mean squared error; with a per-pixel `weight` w, sum(w^2 (rec - real)^2) / (c * sum(w)): upstream
+    IDC's MSE between w * rec and w * real rescaled by image area / sum(w). A 0/1 w (known pixels)
+    gives the mean over the pixels it keeps."""
+    if weight is None:
+        return jnp.mean((rec - real) ** 2)
+    weight = weight[None, ..., None]
+    return jnp.sum(weight**2 * (rec - real) ** 2) / (rec.shape[-1] * jnp.maximum(jnp.sum(weight), 1e-8))
 
 
 def scale_data(cfg: SinGANConfig, spec: ScaleSpec, real, frozen: list[dict], key: jax.Array, centres=None) -> dict:
@@ -218,7 +231,7 @@ def iteration(cfg: SinGANConfig, spec: ScaleSpec, state: dict, data: dict, froze
             fake, stats = generate(p, g_stats, noise, prev)
             adv = wgan_generator_loss(score(d_params, fake))
             rec, stats = generate(p, stats, z_opt, rec_prev)
-            rec_loss = alpha * masked_mean((rec - real) ** 2, None if known is None else known[None, ..., None])
+            rec_loss = alpha * reconstruction_loss(rec, real, data.get("rec_weight", known))
             return adv + rec_loss, (stats, adv, rec_loss)
 
         (_, (g_stats, adv, rec_loss)), grads = jax.value_and_grad(generator_loss, has_aux=True)(g_params)

@@ -34,6 +34,24 @@ def test_score_mask_is_the_erosion_by_the_receptive_field():
     assert scores.sum() == 13 * 10 - 9
 
 
+@pytest.mark.parametrize("scale", [0, 2, 7])
+def test_reconstruction_weight_matches_skimage_dilation_and_blur(scale):
+    """Upstream's recipe with scikit-image: disk dilation by min(scale, 5), Gaussian sigma 5, min-max, 1 - it."""
+    from skimage import filters, morphology
+
+    known = np.ones((30, 41), np.float32)
+    known[8:15, 20:29] = 0.0
+    known[25, 3] = 0.0
+    hole = known == 0
+    radius = min(scale, 5)
+    dilated = morphology.dilation(hole, morphology.disk(radius)) if radius else hole
+    blurred = filters.gaussian(dilated.astype(np.float64), sigma=5)
+    expected = (1.0 - (blurred - blurred.min()) / (blurred.max() - blurred.min())) * known
+    weight = np.asarray(masks.reconstruction_weight(jnp.asarray(known), scale, 5.0, 5))
+    np.testing.assert_allclose(weight, expected, atol=1e-6)
+    assert weight[hole].max() == 0.0 and weight.max() == pytest.approx(1.0)
+
+
 def test_dilate_hole_grows_by_the_radius():
     known = np.ones((9, 9), np.float32)
     known[4, 4] = 0.0

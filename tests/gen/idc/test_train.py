@@ -65,6 +65,31 @@ def test_losses_decrease_and_reconstruction_ignores_the_hole(idc_inputs):
     assert np.mean(history[-10:]) < 0.5 * np.mean(history[:10])
 
 
+def test_reconstruction_loss_weighs_pixels_by_the_dilated_mask(idc_inputs):
+    """With g_steps = 1 the first reported rec_loss is alpha * sum(w^2 err^2) / (3 sum(w)); a second
+    difference in one channel of one real pixel p recovers w_p: 0 in the hole, < 1 beside it, ~1 far."""
+    step, state, data, keys, mesh, known = _scale0(idc_inputs, TINY)
+    weight = np.asarray(data["rec_weight"][0])
+    scale = TINY.alpha / (3 * weight.sum())
+
+    def rec_loss(pixel, delta):
+        real = np.array(data["real"])
+        real[0, pixel[0], pixel[1], 0] += delta
+        return float(step(state, shard_models({**data, "real": real}, mesh), [], keys)[1]["rec_loss"][0, 0])
+
+    def recovered(pixel, delta=0.5):
+        second = rec_loss(pixel, delta) + rec_loss(pixel, -delta) - 2 * rec_loss(pixel, 0.0)
+        return np.sqrt(max(second, 0.0) / (2 * scale * delta**2))
+
+    candidates = np.where((known == 1) & (weight > 0.1), weight, 2.0)
+    beside = np.unravel_index(np.argmin(candidates), weight.shape)  # the least weighted one above 0.1
+    assert known[beside[0] - 1 : beside[0] + 2, beside[1] - 1 : beside[1] + 2].min() == 0  # touches the hole
+    assert weight[beside] < 0.5
+    for pixel in (beside, (0, 0)):
+        assert recovered(pixel) == pytest.approx(weight[pixel], rel=2e-2)
+    assert recovered(tuple(np.argwhere(known == 0)[0])) == 0.0
+
+
 def test_masked_critic_ignores_the_hole(idc_inputs):
     """The first critic loss (d_steps = 1, before any update) reads the real image only through visible
     patches: real scores are kept only there, and the BatchNorm statistics of the real image (and of the
