@@ -72,25 +72,31 @@ class ClipStyleRecogniser:
         self._text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
 
     @classmethod
-    def from_folder(cls, folder: str | Path, captions: tuple[str, ...]) -> ClipStyleRecogniser:
-        """CLIP from a local Hugging Face folder scoring `captions` (see `clip_load.py`); embeddings are unit
-        image embeddings."""
+    def from_folder(cls, folder: str | Path, captions: tuple[str, ...], template: str = "{}") -> ClipStyleRecogniser:
+        """CLIP from a local Hugging Face folder scoring `captions` (see `clip_load.py`), each written into
+        `template` before it is embedded; embeddings are unit image embeddings."""
         from jaxinterp.agent.checkup import clip_load
 
-        return cls._from_clip(clip_load.load(folder), Path(folder), captions)
+        return cls._from_clip(clip_load.load(folder), Path(folder), captions, template)
 
     @classmethod
-    def for_groups(cls, folder: str | Path, groups) -> dict[str, ClipStyleRecogniser]:
-        """One CLIP (loaded once) per concept group, each ranking all captions of its group."""
+    def for_groups(cls, folder: str | Path, groups, template: str = "{}") -> dict[str, ClipStyleRecogniser]:
+        """One CLIP (loaded once) per concept group, each ranking all captions of its group. By default captions
+        are scored as written (`concentric circles`): the paper's prompt template, if any, is not public; pass
+        e.g. `template="a drawing of a {}"` to try one."""
         from jaxinterp.agent.checkup import clip_load
         from jaxinterp.agent.checkup.concepts import concepts
 
         clip = clip_load.load(folder)
-        return {g: cls._from_clip(clip, Path(folder), tuple(c.caption for c in concepts([g]))) for g in groups}
+        captions = {g: tuple(c.caption for c in concepts([g])) for g in groups}
+        return {g: cls._from_clip(clip, Path(folder), captions[g], template) for g in groups}
 
     @classmethod
-    def _from_clip(cls, clip, folder: Path, captions: tuple[str, ...]) -> ClipStyleRecogniser:
-        return cls(f"clip:{folder.expanduser().resolve().name}", captions, clip.embed_images, clip.embed_texts)
+    def _from_clip(cls, clip, folder: Path, captions: tuple[str, ...], template: str) -> ClipStyleRecogniser:
+        def texts(captions):
+            return clip.embed_texts([template.format(c) for c in captions])
+
+        return cls(f"clip:{folder.expanduser().resolve().name}", captions, clip.embed_images, texts)
 
     def embed(self, images):
         return np.asarray(self._images(np.asarray(images, np.uint8)), np.float64)

@@ -48,7 +48,7 @@ def test_clip_recogniser_scores_are_transformers_logits_over_logit_scale(tiny_cl
     model, folder, act = tiny_clip
     rec = ClipStyleRecogniser.from_folder(folder, CAPTIONS)
     assert isinstance(rec, recognise.Recogniser) and rec.name == f"clip:{folder.name}"
-    images = np.stack([np.asarray(im[:20, :20]) for im in IMAGES])
+    images = np.stack([im[:20, :20] for im in IMAGES])
     tokenizer = transformers.CLIPTokenizer.from_pretrained(str(folder))
     text = tokenizer(list(CAPTIONS), padding=True, return_tensors="pt")
     pixels = _processor(folder)(images=list(images), return_tensors="pt")["pixel_values"]
@@ -63,10 +63,23 @@ def test_clip_recogniser_scores_are_transformers_logits_over_logit_scale(tiny_cl
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-6)
 
 
+def test_template_wraps_each_caption_before_embedding(quick_clip):
+    _, folder = quick_clip
+    images = np.stack([im[:20, :20] for im in IMAGES])
+    wrapped = ClipStyleRecogniser.from_folder(folder, ("star", "circle"), template="a {}")
+    written = ClipStyleRecogniser.from_folder(folder, ("a star", "a circle"))
+    assert wrapped.captions == ("star", "circle")  # what fidelity matches concepts against
+    np.testing.assert_allclose(wrapped.scores(images), written.scores(images), atol=1e-6)
+    plain = ClipStyleRecogniser.from_folder(folder, ("star", "circle"))
+    assert np.abs(wrapped.scores(images) - plain.scores(images)).max() > 1e-4
+
+
 def _broken(folder, tmp_path, how: str):
     """A copy of a good CLIP folder with one thing wrong."""
     bad = tmp_path / "clip"
     shutil.copytree(folder, bad)
+    if how == "no folder":
+        return tmp_path / "nowhere"
     if how == "no config":
         (bad / "config.json").unlink()
     elif how == "wrong model_type":
@@ -82,7 +95,7 @@ def _broken(folder, tmp_path, how: str):
     return bad
 
 
-ERRORS = {"no config": "config.json", "wrong model_type": "siglip", "no tokenizer": "tokenizer",
+ERRORS = {"no folder": "nowhere", "no config": "config.json", "wrong model_type": "siglip", "no tokenizer": "tokenizer",
           "missing tensor": "layers.1.mlp.fc2.bias"}  # fmt: skip
 
 
