@@ -10,7 +10,8 @@ the fields that differ from its defaults), which are `ClipConfig`'s. Text is tok
 context length so one compiled text function serves every caption list.
 
 Every problem a user can fix (no folder, no config, another model type, missing or misshapen tensors, no
-tokenizer files) raises `InputError` with one line naming it.
+tokenizer files, a tokenizer that does not fit the model's vocabulary or end-of-text id) raises `InputError`
+with one line naming it. Only safetensors are read: a folder with just `pytorch_model.bin` needs converting.
 """
 
 from __future__ import annotations
@@ -196,5 +197,10 @@ def load(folder: str | Path) -> LoadedClip:
     folder = Path(folder).expanduser()
     cfg = config_from_hf(read_config(folder))
     tokenizer = load_tokenizer(folder)
+    if len(tokenizer) > cfg.vocab:
+        raise InputError(f"the tokenizer in {folder} has {len(tokenizer)} tokens, the model only {cfg.vocab}")
+    if cfg.eos_token_id != 2 and tokenizer.eos_token_id != cfg.eos_token_id:
+        raise InputError(f"config.json text_config.eos_token_id {cfg.eos_token_id} is not the tokenizer's "
+                         f"end-of-text id {tokenizer.eos_token_id}: pooling would read the wrong position")  # fmt: skip
     params = jax.tree.map(jnp.asarray, params_from_hf(read_tensors(folder, np.float32), cfg))
     return LoadedClip(cfg, params, tokenizer, ImageSettings.from_folder(folder, cfg.image_size))

@@ -85,6 +85,10 @@ def _broken(folder, tmp_path, how: str):
     elif how == "wrong model_type":
         config = json.loads((bad / "config.json").read_text())
         (bad / "config.json").write_text(json.dumps(config | {"model_type": "siglip"}))
+    elif how == "eos mismatch":
+        config = json.loads((bad / "config.json").read_text())
+        config["text_config"]["eos_token_id"] = 5
+        (bad / "config.json").write_text(json.dumps(config))
     elif how == "no tokenizer":
         for name in ("tokenizer.json", "vocab.json", "merges.txt"):
             (bad / name).unlink(missing_ok=True)
@@ -95,7 +99,8 @@ def _broken(folder, tmp_path, how: str):
     return bad
 
 
-ERRORS = {"no folder": "nowhere", "no config": "config.json", "wrong model_type": "siglip", "no tokenizer": "tokenizer",
+ERRORS = {"no folder": "nowhere", "no config": "config.json", "wrong model_type": "siglip",
+          "no tokenizer": "tokenizer", "eos mismatch": "eos_token_id 5",
           "missing tensor": "layers.1.mlp.fc2.bias"}  # fmt: skip
 
 
