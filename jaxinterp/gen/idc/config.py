@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxinterp.gen.singan.config import PRESETS as SINGAN_PRESETS
 from jaxinterp.gen.singan.config import SinGANConfig
 
 
@@ -30,16 +31,30 @@ class IDCConfig(SinGANConfig):
     rec_blur_sigma: float = 5.0
     rec_max_dilation: int = 5
 
+    # Masked scales' schedule (upstream main loop: opt.lr = opt.lr_mask, opt.niter = opt.niter_mask,
+    # opt.decrease_LR = 3500; G and D alike). The drop at 3500 comes after the 3000th iteration, so on
+    # masked scales the rate never drops. Scales below the first masked one keep SinGAN's schedule.
+    niter_masked: int = 3000  # upstream --niter_mask
+    lr_masked: float = 5e-5  # upstream --lr_mask
+    lr_milestone_masked: int = 3500
+
+    def masked_schedule(self) -> IDCConfig:
+        """This config with the masked scales' iterations, learning rates and drop in SinGAN's fields."""
+        return self.replace(
+            niter=self.niter_masked, lr_g=self.lr_masked, lr_d=self.lr_masked, lr_milestone=self.lr_milestone_masked
+        )
+
     def fine_scales(self, num_scales: int) -> int:
         """How many of the finest scales use `alpha_fine`: floor(stop_scale / 3), at least 1."""
         return max(1, (num_scales - 1) // 3)
 
 
 PRESETS: dict[str, IDCConfig] = {
-    # IDC's settings (SinGAN's training schedule on every scale; see train.py for what differs).
+    # IDC's settings (see train.py for what differs).
     "paper": IDCConfig(),
-    # A CPU demo: 64 px finest level, r0 = 0.6 (3 scales), 200 iterations per scale.
-    "fast": IDCConfig(max_size=64, scale_factor_init=0.6, niter=200, lr_milestone=160, checkpoint_every=100),
+    # A CPU demo, SinGAN's fast preset (64 px finest level, r0 = 0.6: 3 scales, 200 iterations per scale)
+    # with 300 per masked scale (the paper's 2000 / 3000 scaled by 1/10) and the paper's learning rates.
+    "fast": IDCConfig(**dataclasses.asdict(SINGAN_PRESETS["fast"]), niter_masked=300, lr_milestone_masked=350),
     # For tests: tiny and quick (a 40 px test image gives 2 levels, 24 and 32 px); one critic and one
     # generator step per iteration, which makes each scale's program ~3x faster to compile.
     "tiny": IDCConfig(
@@ -49,9 +64,11 @@ PRESETS: dict[str, IDCConfig] = {
         nfc_init=8,
         nfc_max=8,
         niter=6,
+        niter_masked=9,
         d_steps=1,
         g_steps=1,
         lr_milestone=1000,  # no drop: the tests' loss check runs this scale-0 program for longer
+        lr_milestone_masked=1000,
         iters_per_call=3,
         checkpoint_every=3,
         hole_dilation=2,

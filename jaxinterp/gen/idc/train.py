@@ -15,15 +15,16 @@ input file holds there reaches training. At each scale n (official NoaAlkobi/IDC
     sigma 5 px, scaled to [0, 1] and subtracted from 1, so visible pixels near the hole weigh less; the
     loss is sum(w^2 err^2) / (3 sum(w)) (upstream's MSE of w * rec vs w * real times area / sum(w)),
     with alpha = 10, raised to 100 on the finest floor(stop_scale / 3) (>= 1) scales;
-  * noise_amp_n = 0.1 x RMSE(real, upsampled reconstruction) over known pixels.
+  * noise_amp_n = 0.1 x RMSE(real, upsampled reconstruction) over known pixels;
+  * masked scales train with upstream's masked schedule (`IDCConfig.masked_schedule`): Adam 5e-5 for G
+    and D, 3000 iterations, the x0.1 drop set at 3500 (so never reached); unmasked scales keep SinGAN's
+    5e-4, 2000 iterations, drop at 1600.
 The iteration itself is SinGAN's (`singan.train.iteration`, which reads these masks from the scale data).
 
 Decisions (gen.md marks IDC's details as code-read; these are where we differ or choose):
   * Every scale is masked. Upstream fills the coarse scales below `scale_to_start_masking` with a
     Deep-Image-Prior net first and trains them as plain SinGAN; we have no DIP stage, so a hole too big
     for the coarsest critic (no window of known pixels) is an input error naming the scale.
-  * One learning-rate schedule for all scales (SinGAN's 5e-4, 2000 iterations, x0.1 at 1600); upstream
-    uses 5e-5 and 3000 iterations (drop at 3500) on its masked scales, after the DIP prefill.
   * The reconstruction weight's schedule (gen.md only says "gradually dilated, sigma 5"), read from
     upstream: disk radius min(n, 5) at level n, the blur truncated at 4 sigma with edge-replicated
     borders (scipy's default in skimage's `gaussian`), min-max scaled over the whole level.
@@ -55,9 +56,12 @@ from jaxinterp.gen.singan.sampling import draw_noise, random_prev
 
 @dataclasses.dataclass(frozen=True)
 class ScaleSpec(singan_train.ScaleSpec):
-    """SinGAN's scale description plus the pyramid's size (it sets the finest scales' alpha)."""
+    """SinGAN's scale description plus the pyramid's size (it sets the finest scales' alpha) and whether
+    the scale trains on the visible pixels only (masked) or, below the first masked scale, on the whole
+    pre-filled image as plain SinGAN."""
 
     num_scales: int = 1
+    masked: bool = True
 
 
 def alpha_for(cfg: IDCConfig, scale: int, num_scales: int) -> float:
@@ -68,13 +72,18 @@ def alpha_for(cfg: IDCConfig, scale: int, num_scales: int) -> float:
 def scale_data(cfg: IDCConfig, spec: ScaleSpec, real: dict, frozen: list[dict], key: jax.Array) -> dict:
     """SinGAN's fixed scale data (real, z_opt, rec_prev, noise_amp) from the known pixels, plus the
     masks and alpha that `singan.train.iteration` reads. `real`: {"image": (h, w, 3), "known": (h, w)}."""
-    image, known = real["image"], real["known"]
+    image = real["image"]
+    if spec.masked:
+        known = real["known"]
+        rec_weight = masks.reconstruction_weight(known, spec.scale, cfg.rec_blur_sigma, cfg.rec_max_dilation)
+    else:  # every pixel counts: SinGAN's critic, reconstruction and noise amplitude
+        known = rec_weight = jnp.ones_like(real["known"])
     rf = masks.receptive_field(cfg.num_layer, cfg.kernel_size)
     data = {
         "real": image,
         "known": known,
         "score_mask": masks.score_mask(known, rf),
-        "rec_weight": masks.reconstruction_weight(known, spec.scale, cfg.rec_blur_sigma, cfg.rec_max_dilation),
+        "rec_weight": rec_weight,
         "alpha": jnp.asarray(alpha_for(cfg, spec.scale, spec.num_scales), jnp.float32),
     }
     if spec.scale == 0:
@@ -97,6 +106,11 @@ class IDCRecipe(pyramid_train.ConfigRecipe):
     init_fn = staticmethod(singan_train.init_state)
     data_fn = staticmethod(scale_data)
     iteration_fn = staticmethod(singan_train.iteration)
+
+
+def recipe_for(cfg: IDCConfig, masked: bool) -> IDCRecipe:
+    """The recipe of masked scales (the masked schedule: `IDCConfig.masked_schedule`) or unmasked ones."""
+    return IDCRecipe(cfg.masked_schedule() if masked else cfg)
 
 
 def prepare(image_path: str, mask_path: str, cfg: IDCConfig) -> tuple[PyramidGeometry, list[dict]]:
@@ -151,19 +165,25 @@ def train(
     store.write_run_json(out, cfg, geometry, str(image_path), str(mask_path))
     store.save_reals(out, reals)
     member = Member(out, reals, 0)
-    remaining = geometry.num_scales - store.pyramid_store.finished_scales(out)
-    with pyramid_train.progress_bar(cfg.niter * remaining, "IDC", show_progress) as report:
-        pyramid_train.train_members(
-            IDCRecipe(cfg),
-            [member],
-            geometry.num_scales,
-            functools.partial(spec_for, geometry),
-            out / "progress",
-            report,
-            on_chunk,
-        )
+    start = 0
+    done = store.pyramid_store.finished_scales(out)
+    total = sum(recipe_for(cfg, n >= start).niter for n in range(done, geometry.num_scales))
+    with pyramid_train.progress_bar(total, "IDC", show_progress) as report:
+        # Unmasked scales 0..start-1, then the masked ones, each group with its own schedule (the shared
+        # trainer skips finished scales, so a resume continues in the right group).
+        for masked, upto in ((False, start), (True, geometry.num_scales)):
+            pyramid_train.train_members(
+                recipe_for(cfg, masked),
+                [member],
+                upto,
+                functools.partial(spec_for, geometry, start),
+                out / "progress",
+                report,
+                on_chunk,
+            )
     return out
 
 
-def spec_for(geometry: PyramidGeometry, n: int) -> ScaleSpec:
-    return ScaleSpec(n, geometry.shapes[: n + 1], geometry.scale_factor, geometry.num_scales)
+def spec_for(geometry: PyramidGeometry, start: int, n: int) -> ScaleSpec:
+    """Scale n's spec; scales from `start` on are masked."""
+    return ScaleSpec(n, geometry.shapes[: n + 1], geometry.scale_factor, geometry.num_scales, n >= start)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from jaxinterp.cli import main
 from jaxinterp.gen.idc.config import PRESETS
-from jaxinterp.gen.idc.train import IDCRecipe, alpha_for, prepare, scale_data, spec_for
+from jaxinterp.gen.idc.train import IDCRecipe, alpha_for, prepare, recipe_for, scale_data, spec_for
 from jaxinterp.gen.pyramid_train import compiled_chunk, stack
 from jaxinterp.gen.singan.train import init_state
 from jaxinterp.mesh import models_mesh, shard_models
@@ -19,16 +19,16 @@ from jaxinterp.mesh import models_mesh, shard_models
 TINY = PRESETS["tiny"]
 
 
-def _scale0(idc_inputs, cfg):
-    """(step, state, data, keys, mesh, known) for scale 0 of the test image, one model."""
+def _scale0(idc_inputs, cfg, recipe=None):
+    """(step, state, data, keys, mesh, known) for scale 0 (masked) of the test image, one model."""
     geometry, reals = prepare(*map(str, idc_inputs), cfg)
-    spec = spec_for(geometry, 0)
+    spec = spec_for(geometry, 0, 0)
     real = jax.tree_util.tree_map(jnp.asarray, reals[0])
     state = stack([init_state(cfg, spec, jax.random.PRNGKey(1), None)])
     data = stack([scale_data(cfg, spec, real, [], jax.random.PRNGKey(2))])
     keys = np.stack([np.asarray(jax.random.PRNGKey(3))])
     mesh = models_mesh(1)
-    step = compiled_chunk(IDCRecipe(cfg), spec, 1, mesh)
+    step = compiled_chunk(recipe or IDCRecipe(cfg), spec, 1, mesh)
     return step, *shard_models((state, data, keys), mesh), mesh, reals[0]["known"]
 
 
@@ -119,6 +119,8 @@ def test_complete_end_to_end_then_from_the_run(idc_inputs, tmp_path):
     known = np.load(out / "run" / "reals" / "known_01.npy") > 0
     np.testing.assert_array_equal(completions[0][known], completions[1][known])  # visible part kept
     assert np.abs(completions[0][~known].astype(int) - completions[1][~known]).max() > 0  # the hole varies
+    rows = [json.loads(line) for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {r["scale"]: r["iteration"] for r in rows} == {0: 9, 1: 9}  # every scale masked: niter_masked
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["hole_diversity"] > 0 and metrics["hole_patch_distance"] > 0 and metrics["num"] == 3
     assert metrics["hole_fraction"] == pytest.approx(np.mean(~known))
@@ -154,3 +156,20 @@ def test_bad_inputs_exit_2(idc_inputs, tmp_path, capsys):
     assert main(["idc", "complete", "--run", str(tmp_path)]) == 2
     assert main(["idc", "complete", image, "--out", str(tmp_path / "x")]) == 2
     assert main(["idc", "complete", "--run", str(tmp_path), "-n", "1"]) == 2
+
+
+def test_masked_and_unmasked_scales_step_at_their_learning_rates(idc_inputs):
+    """Adam's first update moves every weight by at most lr (and the largest by ~lr): 5e-5 on masked
+    scales (upstream's lr_mask), 5e-4 on unmasked ones; 3000 vs 2000 iterations per scale. (Last in the
+    file: the end-to-end test has compiled the masked scale-0 program.)"""
+    paper = PRESETS["paper"]
+    assert (recipe_for(paper, True).niter, recipe_for(paper, False).niter) == (3000, 2000)
+    assert recipe_for(paper, True).cfg.lr_milestone > 3000  # upstream's drop at 3500: never reached
+    for masked, lr in ((True, 5e-5), (False, 5e-4)):
+        step, state, data, keys, _, _ = _scale0(idc_inputs, TINY, recipe_for(TINY, masked))
+        new_state, _ = step(state, data, [], keys)
+        for net in ("g", "d"):
+            moves = jax.tree_util.tree_map(
+                lambda a, b: np.abs(np.asarray(a) - b).max(), new_state[net]["params"], state[net]["params"]
+            )
+            assert max(jax.tree_util.tree_leaves(moves)) == pytest.approx(lr, rel=0.05)
