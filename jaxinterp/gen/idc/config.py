@@ -38,6 +38,13 @@ class IDCConfig(SinGANConfig):
     lr_masked: float = 5e-5  # upstream --lr_mask
     lr_milestone_masked: int = 3500
 
+    # Deep-Image-Prior pre-fill of the scales below the first masked one (upstream calc_init_inpaint).
+    dip_iters: int = 1001
+    dip_lr: float = 1e-3  # Adam, default betas
+    dip_channels: int = 128  # every level of the skip net
+    dip_reg_noise: float = 0.03  # std of the fresh noise added to the fixed input code
+    dip_colour_weight: float = 0.05  # weight of the nearest-visible-colour loss on hole pixels
+
     def masked_schedule(self) -> IDCConfig:
         """This config with the masked scales' iterations, learning rates and drop in SinGAN's fields."""
         return self.replace(
@@ -53,8 +60,11 @@ PRESETS: dict[str, IDCConfig] = {
     # IDC's settings (see train.py for what differs).
     "paper": IDCConfig(),
     # A CPU demo, SinGAN's fast preset (64 px finest level, r0 = 0.6: 3 scales, 200 iterations per scale)
-    # with 300 per masked scale (the paper's 2000 / 3000 scaled by 1/10) and the paper's learning rates.
-    "fast": IDCConfig(**dataclasses.asdict(SINGAN_PRESETS["fast"]), niter_masked=300, lr_milestone_masked=350),
+    # with 300 per masked scale and 301 pre-fill iterations (the paper's 2000 / 3000 / 1001 scaled by ~1/10)
+    # and the paper's learning rates.
+    "fast": IDCConfig(
+        **dataclasses.asdict(SINGAN_PRESETS["fast"]), niter_masked=300, lr_milestone_masked=350, dip_iters=301
+    ),
     # For tests: tiny and quick (a 40 px test image gives 2 levels, 24 and 32 px); one critic and one
     # generator step per iteration, which makes each scale's program ~3x faster to compile.
     "tiny": IDCConfig(
@@ -72,5 +82,7 @@ PRESETS: dict[str, IDCConfig] = {
         iters_per_call=3,
         checkpoint_every=3,
         hole_dilation=2,
+        dip_iters=6,
+        dip_channels=8,
     ),
 }

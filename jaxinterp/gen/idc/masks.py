@@ -93,6 +93,26 @@ def reconstruction_weight(known: Float[Array, "h w"], scale: int, sigma: float, 
     return (1.0 - scaled) * known
 
 
+# Upstream `calc_scale_to_start_masking`: the first scale whose critic windows are mostly usable.
+FIRST_SCALE_MAX_HOLE = 0.25  # at scale 0: masked if < 25% of the critic's windows touch the hole ...
+LATER_SCALE_MAX_HOLE = 0.60  # ... at a later scale: if < 60% do ...
+LATER_SCALE_MIN_WINDOWS = 5000  # ... or > 5000 windows are fully visible.
+
+
+def first_masked_scale(knowns: list[Float[np.ndarray, "h w"]], receptive_field: int) -> int:
+    """Upstream's `scale_to_start_masking`: the first level (0 = coarsest) whose RF-eroded known map (the
+    critic windows that see only visible pixels) is large enough; the finest level if none is. Levels
+    below it are pre-filled (`prefill.py`) and trained as plain SinGAN."""
+    for n, known in enumerate(knowns):
+        windows = np.asarray(score_mask(jnp.asarray(known), receptive_field))
+        touched = 1.0 - float(windows.mean())
+        if n == 0 and touched < FIRST_SCALE_MAX_HOLE:
+            return 0
+        if n > 0 and (touched < LATER_SCALE_MAX_HOLE or windows.sum() > LATER_SCALE_MIN_WINDOWS):
+            return n
+    return len(knowns) - 1
+
+
 def receptive_field(num_layer: int, kernel_size: int) -> int:
     """Receptive field of `num_layer` unpadded k x k convolutions: 1 + num_layer * (k - 1) (11 for SinGAN)."""
     return 1 + num_layer * (kernel_size - 1)

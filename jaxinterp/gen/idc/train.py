@@ -2,7 +2,11 @@
 on the shared coarse-to-fine trainer (`gen/pyramid_train`). This module is IDC's `Recipe`.
 
 The hole's pixels are blanked (set to 0, mid-grey) before the pyramid is built, so nothing of what the
-input file holds there reaches training. At each scale n (official NoaAlkobi/IDC, via gen.md):
+input file holds there reaches training. The first masked scale is upstream's `scale_to_start_masking`
+(`masks.first_masked_scale`: scale 0 if < 25% of its critic windows touch the hole, else the first
+scale where < 60% do or > 5000 are fully visible, else the finest). The scales below it train as plain
+SinGAN on the image whose hole a Deep-Image-Prior net fitted to the visible pixels has filled
+(`prefill.py`, kept in <run>/prefill.npy and .png). At each masked scale n (official NoaAlkobi/IDC):
   * the critic's real scores count only where its 11x11 window holds known pixels (`masks.score_mask`);
     the gradient penalty is restricted the same way (norms scaled by all / kept scores); the fake's
     scores count everywhere, so the generator is pushed to make every patch, the hole's included, look
@@ -22,9 +26,9 @@ input file holds there reaches training. At each scale n (official NoaAlkobi/IDC
 The iteration itself is SinGAN's (`singan.train.iteration`, which reads these masks from the scale data).
 
 Decisions (gen.md marks IDC's details as code-read; these are where we differ or choose):
-  * Every scale is masked. Upstream fills the coarse scales below `scale_to_start_masking` with a
-    Deep-Image-Prior net first and trains them as plain SinGAN; we have no DIP stage, so a hole too big
-    for the coarsest critic (no window of known pixels) is an input error naming the scale.
+  * A hole that leaves a masked scale's critic no fully visible window is an input error naming the
+    scale (upstream would train on an empty real loss).
+  * The pre-fill's details (fixed input code, palette subset, output range): `prefill.py`.
   * The reconstruction weight's schedule (gen.md only says "gradually dilated, sigma 5"), read from
     upstream: disk radius min(n, 5) at level n, the blur truncated at 4 sigma with edge-replicated
     borders (scipy's default in skimage's `gaussian`), min-max scaled over the whole level.
@@ -46,7 +50,7 @@ from jaxinterp.data.images import load_mask, load_rgb
 from jaxinterp.errors import InputError
 from jaxinterp.gen import pyramid_train
 from jaxinterp.gen.gan_losses import masked_mean
-from jaxinterp.gen.idc import masks, store
+from jaxinterp.gen.idc import masks, prefill, store
 from jaxinterp.gen.idc.config import IDCConfig
 from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid
 from jaxinterp.gen.pyramid_train import Member
@@ -113,12 +117,13 @@ def recipe_for(cfg: IDCConfig, masked: bool) -> IDCRecipe:
     return IDCRecipe(cfg.masked_schedule() if masked else cfg)
 
 
-def prepare(image_path: str, mask_path: str, cfg: IDCConfig) -> tuple[PyramidGeometry, list[dict]]:
-    """Reads and checks the image and mask; returns the geometry and each level's {"image", "known"}.
+def prepare(image_path: str, mask_path: str, cfg: IDCConfig) -> tuple[PyramidGeometry, list[dict], int]:
+    """Reads and checks the image and mask; returns the geometry, each level's {"image", "known"} and
+    the first masked scale (`masks.first_masked_scale`; the levels below it are not pre-filled yet).
 
     Raises:
       InputError: unreadable files, mismatched sizes, an empty or full mask, a too small image, or a
-        hole that leaves the critic no window of visible pixels at some scale.
+        hole that leaves the critic no window of visible pixels at some masked scale.
     """
     image = load_rgb(image_path)
     known = masks.known_from_mask(load_mask(mask_path), image.shape[:2], cfg.mask_threshold)
@@ -126,7 +131,8 @@ def prepare(image_path: str, mask_path: str, cfg: IDCConfig) -> tuple[PyramidGeo
     images = build_pyramid(image * known[..., None], geometry)
     knowns = masks.known_pyramid(known, geometry, cfg.known_threshold)
     rf = masks.receptive_field(cfg.num_layer, cfg.kernel_size)
-    for n, k in enumerate(knowns):
+    start = masks.first_masked_scale(knowns, rf)
+    for n, k in enumerate(knowns[start:], start):
         if not np.any(np.asarray(masks.score_mask(jnp.asarray(k), rf))):
             h, w = geometry.shapes[n]
             raise InputError(
@@ -134,7 +140,7 @@ def prepare(image_path: str, mask_path: str, cfg: IDCConfig) -> tuple[PyramidGeo
                 "the critic has nothing to learn from (use a smaller hole or a larger --min-size)"
             )
     reals = [{"image": np.asarray(i * k[..., None]), "known": k} for i, k in zip(images, knowns, strict=True)]
-    return geometry, reals
+    return geometry, reals, start
 
 
 def train(
@@ -157,15 +163,16 @@ def train(
     if cfg.checkpoint_every % cfg.iters_per_call:
         raise InputError("checkpoint_every must be a multiple of iters_per_call")
     out = Path(out)
-    geometry, reals = prepare(image_path, mask_path, cfg)
+    geometry, reals, start = prepare(image_path, mask_path, cfg)
     if (out / "run.json").exists():
         if not resume:
             raise InputError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         store.check_same_config(out, cfg, geometry)
     store.write_run_json(out, cfg, geometry, str(image_path), str(mask_path))
+    if start > 0:
+        reals = prefill.fill_coarse(reals, start, geometry, cfg, out / "prefill.npy", show_progress)
     store.save_reals(out, reals)
     member = Member(out, reals, 0)
-    start = 0
     done = store.pyramid_store.finished_scales(out)
     total = sum(recipe_for(cfg, n >= start).niter for n in range(done, geometry.num_scales))
     with pyramid_train.progress_bar(total, "IDC", show_progress) as report:

@@ -1,5 +1,7 @@
 """IDC masks and completion measures: exact answers on small arrays."""
 
+import functools
+
 import chex
 import jax.numpy as jnp
 import numpy as np
@@ -50,6 +52,25 @@ def test_reconstruction_weight_matches_skimage_dilation_and_blur(scale):
     weight = np.asarray(masks.reconstruction_weight(jnp.asarray(known), scale, 5.0, 5))
     np.testing.assert_allclose(weight, expected, atol=1e-6)
     assert weight[hole].max() == 0.0 and weight.max() == pytest.approx(1.0)
+
+
+def _known_with_hole(size: int, hole: int) -> np.ndarray:
+    known = np.ones((size, size), np.float32)
+    a = (size - hole) // 2
+    known[a : a + hole, a : a + hole] = 0.0  # a centred hole x hole hole touches (hole + 10)^2 critic windows
+    return known
+
+
+def test_first_masked_scale_follows_upstreams_thresholds():
+    first = functools.partial(masks.first_masked_scale, receptive_field=11)
+    small = _known_with_hole(40, 1)  # (1 + 10)^2 / 30^2 = 13% of the windows touch it: < 25%
+    big = _known_with_hole(40, 15)  # 25^2 / 30^2 = 69%: too many at any scale
+    middle = _known_with_hole(40, 8)  # 18^2 / 30^2 = 36%: > 25% (not at scale 0) but < 60%
+    wide = _known_with_hole(250, 190)  # 200^2 / 240^2 = 69% but 17600 fully visible windows > 5000
+    assert first([small, big]) == 0
+    assert first([middle, middle]) == 1
+    assert first([big, big, wide, small]) == 2
+    assert first([big, big, big]) == 2  # none qualifies: the finest
 
 
 def test_dilate_hole_grows_by_the_radius():

@@ -21,7 +21,7 @@ TINY = PRESETS["tiny"]
 
 def _scale0(idc_inputs, cfg, recipe=None):
     """(step, state, data, keys, mesh, known) for scale 0 (masked) of the test image, one model."""
-    geometry, reals = prepare(*map(str, idc_inputs), cfg)
+    geometry, reals, _ = prepare(*map(str, idc_inputs), cfg)
     spec = spec_for(geometry, 0, 0)
     real = jax.tree_util.tree_map(jnp.asarray, reals[0])
     state = stack([init_state(cfg, spec, jax.random.PRNGKey(1), None)])
@@ -33,7 +33,7 @@ def _scale0(idc_inputs, cfg, recipe=None):
 
 
 def test_shapes_and_alpha_schedule(idc_inputs):
-    geometry, reals = prepare(*map(str, idc_inputs), TINY)
+    geometry, reals, start = prepare(*map(str, idc_inputs), TINY)
     assert geometry.shapes == ((24, 24), (32, 32))
     chex.assert_shape([r["image"] for r in reals], [(24, 24, 3), (32, 32, 3)])
     assert all(np.all(r["image"][r["known"] == 0] == 0) for r in reals)  # the hole is blanked
@@ -120,7 +120,10 @@ def test_complete_end_to_end_then_from_the_run(idc_inputs, tmp_path):
     np.testing.assert_array_equal(completions[0][known], completions[1][known])  # visible part kept
     assert np.abs(completions[0][~known].astype(int) - completions[1][~known]).max() > 0  # the hole varies
     rows = [json.loads(line) for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert {r["scale"]: r["iteration"] for r in rows} == {0: 9, 1: 9}  # every scale masked: niter_masked
+    assert {r["scale"]: r["iteration"] for r in rows} == {0: 6, 1: 9}  # pre-filled scale 0: niter; masked: 9
+    assert (out / "run" / "prefill.png").is_file()
+    level0, hole0 = np.load(out / "run" / "reals" / "00.npy"), np.load(out / "run" / "reals" / "known_00.npy") == 0
+    assert np.std(level0[hole0]) > 0.01 and np.all(np.load(out / "run" / "reals" / "01.npy")[~known] == 0)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["hole_diversity"] > 0 and metrics["hole_patch_distance"] > 0 and metrics["num"] == 3
     assert metrics["hole_fraction"] == pytest.approx(np.mean(~known))
