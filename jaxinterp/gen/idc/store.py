@@ -1,8 +1,11 @@
 """An IDC run on disk (the shared `gen/pyramid_store` layout, SinGAN's geometry):
 
 <run>/run.json        config, pyramid geometry, image and mask paths
-<run>/reals/NN.npy    the hole-blanked image per level; <run>/reals/known_NN.npy its known map
-<run>/scales/NN/      finished scale NN: G and D variables, z_opt, noise_amp, known
+<run>/reals/NN.npy    the image per level, hole blanked (pre-filled below the first masked scale);
+                      <run>/reals/known_NN.npy its known map
+<run>/prefill.npy     the pre-filled level below the first masked scale (and .png), if any
+<run>/scales/NN/      finished scale NN: G and D variables, z_opt, noise_amp, known (all ones on
+                      pre-filled scales, which train on every pixel)
 """
 
 from __future__ import annotations

@@ -28,7 +28,12 @@ The iteration itself is SinGAN's (`singan.train.iteration`, which reads these ma
 Decisions (gen.md marks IDC's details as code-read; these are where we differ or choose):
   * A hole that leaves a masked scale's critic no fully visible window is an input error naming the
     scale (upstream would train on an empty real loss).
-  * The pre-fill's details (fixed input code, palette subset, output range): `prefill.py`.
+  * The pre-fill's details (a fixed input code, a palette subset, the rendered output): `prefill.py`.
+  * Inputs are zero-padded as in SinGAN; upstream IDC's default `pad_with_noise` draws larger noise
+    maps instead.
+  * Sampling (`complete.py`) dilates the hole by a fixed `hole_dilation` (5 px) at every scale and
+    merges by the known map; upstream's `--diversity d` erodes by 8 - d and merges through a blurred
+    dilated mask.
   * The reconstruction weight's schedule (gen.md only says "gradually dilated, sigma 5"), read from
     upstream: disk radius min(n, 5) at level n, the blur truncated at 4 sigma with edge-replicated
     borders (scipy's default in skimage's `gaussian`), min-max scaled over the whole level.
