@@ -64,9 +64,10 @@ class ClipStyleRecogniser:
     percentile), which a positive scale does not change, and plain cosines compare across checkpoints.
     """
 
-    def __init__(self, name: str, captions: tuple[str, ...], embed_images, embed_texts):
+    def __init__(self, name: str, captions: tuple[str, ...], embed_images, embed_texts, input_size: int = 128):
         self.name = name
         self.captions = tuple(captions)
+        self.input_size = input_size  # side (px) drawings are scaled to before `scores` / `embed`
         self._images = embed_images
         text = np.asarray(embed_texts(list(self.captions)), np.float64)
         self._text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
@@ -96,7 +97,8 @@ class ClipStyleRecogniser:
         def texts(captions):
             return clip.embed_texts([template.format(c) for c in captions])
 
-        return cls(f"clip:{folder.expanduser().resolve().name}", captions, clip.embed_images, texts)
+        name = f"clip:{folder.expanduser().resolve().name}"
+        return cls(name, captions, clip.embed_images, texts, input_size=clip.image.crop)
 
     def embed(self, images):
         return np.asarray(self._images(np.asarray(images, np.uint8)), np.float64)

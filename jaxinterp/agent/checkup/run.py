@@ -143,7 +143,8 @@ def _measures(records: list[dict], images: list, recognisers: Mapping[str, Recog
         fid = {"top1": 0.0, "percentile": 0.0}
         spreads = []
         if drawn:
-            batch = np.stack([_square(images[i]) for i in drawn])
+            side = getattr(recogniser, "input_size", 128)
+            batch = np.stack([_square(images[i], side) for i in drawn])
             truth = np.array([index[lookup(records[i]["concept"]).caption] for i in drawn])
             fid = measures.fidelity(recogniser.scores(batch), truth)
             by_concept: dict[str, list] = {}
@@ -159,15 +160,16 @@ def _measures(records: list[dict], images: list, recognisers: Mapping[str, Recog
     return result
 
 
-def _square(image: np.ndarray) -> np.ndarray:
-    """Pad a drawing to a square with white, so recognisers that resize do not distort it."""
+def _square(image: np.ndarray, side_px: int = 128) -> np.ndarray:
+    """Pad a drawing to a square with white (so recognisers that resize do not distort it) and scale it to
+    `side_px` (a recogniser's `input_size`, if it has one: 224 for CLIP ViT-B/32, so no detail is lost)."""
     h, w = image.shape[:2]
     side = max(h, w)
     page = np.full((side, side, 3), 255, np.uint8)
     page[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = image
     from PIL import Image
 
-    return np.asarray(Image.fromarray(page).resize((128, 128), Image.Resampling.BOX))
+    return np.asarray(Image.fromarray(page).resize((side_px, side_px), Image.Resampling.BOX))
 
 
 def _write(out: Path, title: str, records: list[dict], summary: dict, key: str) -> None:

@@ -161,3 +161,18 @@ def test_pillow_is_the_other_language_and_its_programs_render():
     result = run.render(code)
     assert result.ok and result.image.shape == (48, 64, 3)
     assert tuple(result.image[24, 24]) == (255, 0, 0) and tuple(result.image[2, 2]) == (255, 255, 255)
+
+
+def test_drawings_reach_the_recogniser_at_its_input_size(tmp_path):
+    class SizedRecogniser(_FakeRecogniser):
+        input_size = 40
+        seen: list = []
+
+        def scores(self, images):
+            self.seen.append(images.shape)
+            return super().scores(images)
+
+    recogniser = SizedRecogniser()
+    run.generate([concept("circle")], llm.OfflineDrawer(seed=0), tmp_path, samples=1,
+                 recognisers={"shapes": recogniser}, show_progress=False)  # fmt: skip
+    assert recogniser.seen == [(1, 40, 40, 3)]
