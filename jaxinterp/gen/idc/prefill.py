@@ -150,11 +150,11 @@ def fit_hole(
         "known": jnp.asarray(known),
         "palette": jnp.asarray(visible),
     }
-    per_call = pyramid_train.iterations_per_call(cfg)
-    if cfg.dip_iters % per_call:
-        per_call = 1
+    # Whole chunks of `per_call` steps (one lax.scan each on GPU/TPU), then the remainder one by one.
+    per_call = min(pyramid_train.iterations_per_call(cfg), cfg.dip_iters)
+    lengths = [per_call] * (cfg.dip_iters // per_call) + [1] * (cfg.dip_iters % per_call)
     fields = (cfg.dip_channels, cfg.dip_lr, cfg.dip_reg_noise, cfg.dip_colour_weight)
-    chunk, init, render, tx = _compiled_chunk(*fields, hw, per_call)
+    _, init, render, tx = _compiled_chunk(*fields, hw, 1)
     variables = init(k_init, data["code"])
     state = {
         "params": variables["params"],
@@ -164,10 +164,10 @@ def fit_hole(
     }
     losses = []
     with pyramid_train.progress_bar(cfg.dip_iters, "IDC pre-fill", show_progress) as report:
-        for it in range(0, cfg.dip_iters, per_call):
-            state, metrics = chunk(state, data, k_steps)
+        for length in lengths:
+            state, metrics = _compiled_chunk(*fields, hw, length)[0](state, data, k_steps)
             losses.extend(np.atleast_1d(np.asarray(metrics["loss"])).tolist())
-            report(0, it + per_call, per_call)
+            report(0, len(losses), length)
     if not np.all(np.isfinite(losses)):
         raise NonFiniteLossError(f"the pre-fill loss became non-finite at iteration {np.argmin(np.isfinite(losses))}")
     out = np.asarray(render(state, data["code"]))

@@ -41,6 +41,18 @@ def test_fit_goes_down_and_keeps_visible_pixels(idc_inputs):
     assert np.abs(hole).max() <= 1.0 and np.std(hole) > 0.01  # the blank hole now holds content
 
 
+def test_compiled_chunks_replay_single_steps(idc_inputs, monkeypatch):
+    """Iteration i draws its noise from fold_in(key, i): chunks of 3 steps in one lax.scan (the GPU/TPU
+    path) + a remainder step give the losses and the fill of 7 single-step calls."""
+    _, reals, _ = prepare(*map(str, idc_inputs), TINY)
+    cfg = TINY.replace(dip_iters=7)
+    single = prefill.fit_hole(reals[0]["image"], reals[0]["known"], cfg, jax.random.PRNGKey(1))
+    monkeypatch.setattr(prefill.pyramid_train, "iterations_per_call", lambda cfg: 3)
+    chunked = prefill.fit_hole(reals[0]["image"], reals[0]["known"], cfg, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(chunked[1], single[1], rtol=1e-4)
+    np.testing.assert_allclose(chunked[0], single[0], atol=1e-4)
+
+
 def test_fill_coarse_pastes_the_fill_into_coarser_holes(idc_inputs, tmp_path, monkeypatch):
     """With start = 2 the fit runs on level 1 (here a stub returning 0.25 everywhere) and is resized into
     level 0; only hole pixels take it. The fit is cached in prefill.npy (+ a PNG) and read back."""
