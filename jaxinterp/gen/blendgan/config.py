@@ -24,6 +24,10 @@ class BlendGANConfig(SinGANConfig):
     K does not change the balance with the adversarial term (see train.py).
     """
 
+    # Our decision (fusion-aware training, 0 = off): the probability that an iteration's frozen
+    # coarser scales run under another image's identity, below a random switch scale, while scale n
+    # learns image k's patches adversarially (see train.py).
+    cross_identity_prob: float = 0.0
     # Engineering (no effect on the maths): unroll the critic and generator steps of an iteration
     # (faster on CPU, as SinGAN does) or keep them a loop (one copy to compile: the tiny preset, where
     # XLA's compilation, ~70 s on 2 busy cores for 2 scales, dwarfs the iterations).

@@ -18,6 +18,11 @@ Only the abstract of the paper is available (no public code), so the method belo
     -D(G_n(...) | k) + alpha * mean_j ||G_n(rec input of image j | j) - real_j||^2, the
     reconstruction of every image j with its own fixed noise (z*_j at scale 0, zero above; SinGAN's
     reconstruction per image), so every identity stays anchored at every step.
+  * Fusion-aware training (our addition, `cross_identity_prob`, 0 = off): with that probability an
+    iteration runs the frozen scales below a switch level m (uniform in 1..n) under another image
+    j's identity, so the adversarial branch of scale n learns to turn image j's coarse layout into
+    image k's patches, which is what structure-texture fusion asks of it at test time (without it
+    G_n under map k only ever sees image k's own coarse scales). Reconstruction is unchanged.
   * Noise amplitude per image and scale: 0.1 * RMSE(real_j, upsampled reconstruction of j) (SinGAN's
     rule per image); under a map it is mixed by the map's weights (`sampling.generator_input`).
   * Normalisation has no running averages (`model.py`), so frozen scales normalise as in training.
@@ -72,6 +77,19 @@ class BlendSpec(ScaleSpec):
         """One-hot maps of `image` (traced index) at every level 0..scale."""
         return [one_hot_maps(jnp.full((batch,), image), self.num_images, hw) for hw in self.shapes]
 
+    def cross_maps(self, image: jax.Array, key: jax.Array, prob: float) -> list[jax.Array]:
+        """`maps(image)`, except that with probability `prob` the levels below a switch level m
+        (uniform in 1..scale) carry another training image's identity (drawn uniformly)."""
+        if self.scale == 0 or prob <= 0:
+            return self.maps(image)
+        k_use, k_other, k_switch = jax.random.split(key, 3)
+        other = (image + jax.random.randint(k_other, (), 1, self.num_images)) % self.num_images
+        switch = jnp.where(jax.random.bernoulli(k_use, prob), jax.random.randint(k_switch, (), 1, self.scale + 1), 0)
+        return [
+            one_hot_maps(jnp.where(level < switch, other, image)[None], self.num_images, hw)
+            for level, hw in enumerate(self.shapes)
+        ]
+
 
 def init_state(cfg: BlendGANConfig, spec: BlendSpec, key: jax.Array, warm: dict | None) -> dict:
     """Fresh (or warm-started) G/D variables (inputs of 3 + K channels) and optimiser states."""
@@ -114,7 +132,7 @@ def iteration(cfg: BlendGANConfig, spec: BlendSpec, state: dict, data: dict, fro
     key = jax.random.fold_in(model_key, state["step"])
     k_image, k_noise, k_critic = jax.random.split(key, 3)
     image = jax.random.randint(k_image, (), 0, spec.num_images)
-    maps = spec.maps(image)
+    maps = spec.cross_maps(image, jax.random.fold_in(k_image, 1), cfg.cross_identity_prob)
     identity, amps = maps[-1], data["noise_amp"]
     real = data["real"][image][None]
     noise = draw_noise(k_noise, spec.scale, 1, spec.hw)

@@ -90,3 +90,22 @@ def test_networks_take_three_plus_k_input_channels():
         trunk = state[net]["params"]["CondTrunk_0"]
         chex.assert_shape(trunk["Conv_0"]["Conv_0"]["kernel"], (3, 3, 6, channels))
         chex.assert_shape([trunk["MapNorm_0"]["gamma"], trunk["MapNorm_0"]["beta"]], [(3, channels)] * 2)
+
+
+def test_cross_maps_give_another_image_below_a_random_switch_level():
+    spec = BlendSpec(3, ((4, 6), (5, 8), (6, 9), (8, 12)), 0.75, num_images=3)
+    image = jnp.asarray(1)
+    for a, b in zip(spec.cross_maps(image, jax.random.PRNGKey(0), 0.0), spec.maps(image), strict=True):
+        np.testing.assert_array_equal(a, b)
+    keys = jax.random.split(jax.random.PRNGKey(0), 200)
+    maps = jax.vmap(lambda k: spec.cross_maps(image, k, 0.5))(keys)
+    chex.assert_shape(maps, [(200, 1, *hw, 3) for hw in spec.shapes])
+    ids = np.stack([np.asarray(m[:, 0, 0, 0]).argmax(-1) for m in maps], axis=1)  # (200, levels)
+    for m in maps:  # each level's map is spatially constant and one-hot
+        np.testing.assert_array_equal(m, np.broadcast_to(m[:, :, :1, :1], m.shape))
+    assert np.all(ids[:, -1] == 1)  # the trained scale always has the image's identity
+    switch = (ids != 1).sum(axis=1)
+    for row, m in zip(ids, switch, strict=True):  # another image below the switch, the image from there on
+        assert len(set(row[:m])) <= 1 and np.all(row[m:] == 1)
+    assert set(np.unique(switch)) == {0, 1, 2, 3} and set(np.unique(ids[switch > 0, 0])) == {0, 2}
+    assert 0.4 < np.mean(switch > 0) < 0.6
