@@ -6,6 +6,10 @@
     mask, or a built-in split), with a soft seam (Gaussian blur of the mask);
   * fuse (structure-texture): image s's one-hot map at the scales below `switch_scale`, which lay
     out the global structure, and image t's at `switch_scale` and above, which set the texture.
+    It needs a pyramid whose coarse scales are well below the output resolution: on `fast` (coarsest
+    level at 58% of the output) the result is the structure image; the `fusion` preset (12 px
+    coarsest level, fusion-aware training) fuses, best at the last or second-to-last switch scale
+    (measured in train.py).
 
 Noise: by default every application uses the reconstruction noise (each image's fixed z* at scale
 0, mixed by the map, zero above), so morph's end frames are the reconstructions of a and b and

@@ -65,7 +65,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--softness", type=float, default=2.0, help="seam blur in px at the finest scale")
     p.set_defaults(func=_meld)
 
-    p = sub.add_parser("fuse", help="structure of one image, texture of another")
+    p = sub.add_parser(
+        "fuse",
+        help="structure of one image, texture of another",
+        description="Structure of one image, texture of another. Needs a deep pyramid: train with --preset "
+        "fusion (or paper) and switch at one of the last scales; on --preset fast it returns the structure image.",
+    )
     _model_args(p, "fuse")
     p.add_argument("--structure", type=int, default=0, help="image whose identity rules the coarse scales")
     p.add_argument("--texture", type=int, default=1, help="image whose identity rules the fine scales")
