@@ -34,25 +34,19 @@ class BlendGANConfig(SinGANConfig):
     unroll_steps: bool = True
 
 
+_FAST = BlendGANConfig(max_size=64, scale_factor_init=0.6, niter=300, lr_milestone=240, checkpoint_every=100)
+
 PRESETS: dict[str, BlendGANConfig] = {
     # SinGAN's settings (the abstract gives no others).
     "paper": BlendGANConfig(),
     # A CPU demo: SinGAN's `fast` preset (3 scales, 25-64 px), 300 iterations per scale since the
     # iterations are shared between the images.
-    "fast": BlendGANConfig(max_size=64, scale_factor_init=0.6, niter=300, lr_milestone=240, checkpoint_every=100),
+    "fast": _FAST,
     # A CPU preset for structure-texture fusion: `fast` with a coarsest level of 12 px (4 scales,
     # 12x18 ... 43x64 px for builtin:coffee), so the structure image can be left at a level 2-4x
     # coarser than the output, and fusion-aware training. Measured in train.py: it fuses where
     # `fast` returns the structure image, but melds are looser (its coarse scales invent more).
-    "fusion": BlendGANConfig(
-        max_size=64,
-        min_size=12,
-        scale_factor_init=0.6,
-        niter=300,
-        lr_milestone=240,
-        checkpoint_every=100,
-        cross_identity_prob=0.5,
-    ),
+    "fusion": _FAST.replace(min_size=12, cross_identity_prob=0.5),
     # For tests: tiny and quick. r0 = 0.5 and 22-36 px give a 2-scale pyramid for builtin:coffee
     # (22x33, 24x36); compilation, not iterations, dominates its run time.
     "tiny": BlendGANConfig(
