@@ -13,14 +13,6 @@ from jaxinterp.gen.blendgan import store
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("blendgan") / "model"
-    args = ["blendgan", "train", "builtin:coffee", "builtin:chelsea", "--out", str(out), "--preset", "tiny", "--quiet"]
-    assert main(args) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
 def model(model_dir):
     return store.load_trained(model_dir)
 
