@@ -37,7 +37,13 @@ class BlendGANConfig(SinGANConfig):
 _FAST = BlendGANConfig(max_size=64, scale_factor_init=0.6, niter=300, lr_milestone=240, checkpoint_every=100)
 
 PRESETS: dict[str, BlendGANConfig] = {
-    # SinGAN's settings (the abstract gives no others).
+    # SinGAN's settings (the abstract gives no others): r0 0.75, 25 px coarsest side, 250 px finest,
+    # 2000 iterations per scale, 32 channels (64 from scale 4). For builtin:coffee + builtin:chelsea
+    # that is 8 scales, 25x38 ... 167x250 px (coarsest side 15% of the output's, room for fusion).
+    # Not run here: scaling the `fast` run's finest scale (43x64 px, 32 channels, 300 iterations,
+    # ~3 min on 2 CPU cores) by pixels (x15), channels (x4 in FLOPs) and iterations (x6.7) puts the
+    # finest scale alone near a day on 2 CPU cores. What was run instead (train.py, "Measured"):
+    # `fast` and `fusion`, the same networks and losses at 43x64 px with 300 iterations per scale.
     "paper": BlendGANConfig(),
     # A CPU demo: SinGAN's `fast` preset (3 scales, 25-64 px), 300 iterations per scale since the
     # iterations are shared between the images.
