@@ -52,7 +52,8 @@ def read_run_json(run_dir: Path, model: str, config_cls: type, train_hint: str) 
 
 
 def _title(model: str) -> str:
-    return {"singan": "SinGAN", "caw": "Catch-A-Waveform"}.get(model, model)
+    names = {"singan": "SinGAN", "caw": "Catch-A-Waveform", "idc": "IDC", "blendgan": "BlendGAN"}
+    return names.get(model, model)
 
 
 def _tuples(value):
