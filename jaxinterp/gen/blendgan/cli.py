@@ -39,7 +39,12 @@ def add_parser(subparsers) -> None:
     p = sub.add_parser("train", help="train one model on 2 or more images (identity = position in the list)")
     p.add_argument("images", nargs="+", help="8-bit RGB image files, or builtin:<name> (coffee, chelsea, ...)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="SinGAN's defaults or a faster preset")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="paper",
+        help="paper (SinGAN's defaults), fast, fusion (deeper, for fuse) or tiny (tests)",
+    )
     p.add_argument("--niter", type=int, help="iterations per scale (default 2000)")
     p.add_argument("--max-size", type=int, help="longer side of the finest scale (default 250)")
     p.add_argument("--seed", type=int, help="random seed")

@@ -19,6 +19,7 @@ from jaxinterp.gen.blendgan.identity import (
 from jaxinterp.gen.blendgan.model import networks
 from jaxinterp.gen.blendgan.sampling import generator_input
 from jaxinterp.gen.blendgan.train import BlendSpec, init_state
+from jaxinterp.gen.singan.train import geometry_for
 
 TINY = PRESETS["tiny"]
 
@@ -109,3 +110,11 @@ def test_cross_maps_give_another_image_below_a_random_switch_level():
         assert len(set(row[:m])) <= 1 and np.all(row[m:] == 1)
     assert set(np.unique(switch)) == {0, 1, 2, 3} and set(np.unique(ids[switch > 0, 0])) == {0, 2}
     assert 0.4 < np.mean(switch > 0) < 0.6
+
+
+def test_fusion_preset_leaves_the_structure_well_below_the_output_size():
+    """Fusion needs coarse scales far below the output (train.py, measured): `fusion` stops 3.6x below
+    the finest size for builtin:coffee's 400x600 px, `fast` only 1.7x."""
+    fusion, fast = (geometry_for(PRESETS[name], (400, 600)).shapes for name in ("fusion", "fast"))
+    assert fusion == ((12, 18), (19, 28), (29, 42), (43, 64)) and fast[0] == (25, 38) and fast[-1] == fusion[-1]
+    assert PRESETS["fusion"].cross_identity_prob == 0.5 and PRESETS["fast"].cross_identity_prob == 0.0
