@@ -227,6 +227,43 @@ def official_status(official_path: Path | None, marker: str) -> tuple[bool, str]
 
 
 # ------------------------------------------------------------------------------------------ the report
+def project_training(iterations: int, jax_rows: list[dict], off_rows: list[dict]) -> dict:
+    """Projected full training from per-scale timings: `iterations` x s/it summed over the timed scales
+    (+ compile and setup time for JAX), and, where the official code was timed too, its total over the
+    same scales, the total speed-up and each scale's speed-up (wall, and CPU time where both have it)."""
+    jax_train = sum(iterations * r["s_per_iter"] for r in jax_rows)
+    jax_compile = sum(r["compile_s"] + r["setup_s"] for r in jax_rows)
+    projection = {
+        "scales": [r["scale"] for r in jax_rows],
+        "jax_train_s": jax_train,
+        "jax_compile_s": jax_compile,
+        "jax_total_s": jax_train + jax_compile,
+    }
+    official = {r["scale"]: r for r in off_rows}
+    common = [r for r in jax_rows if r["scale"] in official]
+    if not common:
+        return projection
+    off_total = sum(iterations * official[r["scale"]]["s_per_iter"] for r in common)
+    jax_common = sum(iterations * r["s_per_iter"] + r["compile_s"] + r["setup_s"] for r in common)
+    per_scale = []
+    for r in common:
+        o = official[r["scale"]]
+        row = {
+            "scale": r["scale"],
+            "jax_s_per_iter": r["s_per_iter"],
+            "official_s_per_iter": o["s_per_iter"],
+            "speedup": o["s_per_iter"] / r["s_per_iter"],
+        }
+        if "cpu_s_per_iter" in o and "cpu_s_per_iter" in r:
+            row["cpu_time_speedup"] = o["cpu_s_per_iter"] / r["cpu_s_per_iter"]
+        per_scale.append(row)
+    return projection | {
+        "official_total_s": off_total,
+        "speedup_total": off_total / jax_common if jax_common else None,
+        "per_scale": per_scale,
+    }
+
+
 def markdown_report(table: list[str], notes: list[str], load_warning: str | None) -> str:
     """A markdown table's lines, then the notes as a list (the load warning, if any, last)."""
     notes = [*notes, load_warning] if load_warning else notes

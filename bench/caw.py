@@ -155,6 +155,7 @@ def markdown_table(result: dict) -> str:
         ),
         f"{result['config']['source']} ({result['config']['seconds']:.1f} s), preset {result['config']['preset']}; "
         f"{result['settings']['iters']} timed iterations after {result['settings']['warmup']} warm-up per scale",
+        f"XLA_FLAGS: `{result['xla_flags'] or '(none)'}`" + ("" if result["complete"] else "; PARTIAL (interrupted)"),
     ]
     return common.markdown_report(table, notes, result.get("load_warning"))
 
@@ -210,6 +211,42 @@ def main(argv: list[str] | None = None) -> int:
     bench = JaxBench(cfg, geometry, reals, args.seed)
     load_before = os.getloadavg()
     jax_rows, off_rows = [], []
+    name = f"caw-{dev['slug']}"
+
+    def write_result(final: bool) -> Path:
+        """Writes the JSON and table (after every scale too, so an interrupted run keeps its data)."""
+        projection = {"iterations": cfg.iterations, **common.project_training(cfg.iterations, jax_rows, off_rows)}
+        if "speedup_total" in projection:
+            projection["target_met"] = bool(projection["speedup_total"] >= 1.0)
+        result = {
+            "benchmark": "caw-train-speed",
+            "complete": final,
+            "scales_requested": scales,
+            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+            "device": dev,
+            "host": host,
+            "versions": common.versions("optax"),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "config": {
+                "preset": args.preset,
+                "source": args.audio,
+                "seconds": geometry.seconds,
+                "rates": list(geometry.rates),
+                "lengths": list(geometry.lengths),
+                "iterations": cfg.iterations,
+            },
+            "settings": {"iters": args.iters, "warmup": args.warmup, "torch_threads": args.torch_threads},
+            "official": off_rows,
+            "official_note": official_note if not has_official else None,
+            "jax": jax_rows,
+            "projection": projection,
+            "load_warning": common.load_note(load_before, os.getloadavg(), host["cores_usable"], "compare ratios"),
+        }
+        path = common.write_json(args.out, f"{name}.json", result)
+        (args.out / f"{name}.md").write_text(markdown_table(result))
+        return path
+
     for n in scales:
         jax_rows.append(bench.time_scale(n, args.iters, args.warmup))
         r = jax_rows[-1]
@@ -226,52 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"official scale {n}: {o['s_per_iter']:.4f} s/it (x{o['s_per_iter'] / r['s_per_iter']:.2f})",
                     flush=True,
                 )
-
-    jax_train = sum(cfg.iterations * r["s_per_iter"] for r in jax_rows)
-    jax_compile = sum(r["compile_s"] + r["setup_s"] for r in jax_rows)
-    projection = {
-        "iterations": cfg.iterations,
-        "scales": scales,
-        "jax_train_s": jax_train,
-        "jax_compile_s": jax_compile,
-        "jax_total_s": jax_train + jax_compile,
-    }
-    if off_rows:
-        done = {r["scale"] for r in off_rows}
-        projection["official_total_s"] = sum(cfg.iterations * r["s_per_iter"] for r in off_rows)
-        jax_common = sum(
-            cfg.iterations * r["s_per_iter"] + r["compile_s"] + r["setup_s"] for r in jax_rows if r["scale"] in done
-        )
-        projection["speedup_total"] = projection["official_total_s"] / jax_common
-        projection["target_met"] = bool(projection["speedup_total"] >= 1.0)
-    load_after = os.getloadavg()
-    result = {
-        "benchmark": "caw-train-speed",
-        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "device": dev,
-        "host": host,
-        "versions": common.versions("optax"),
-        "config": {
-            "preset": args.preset,
-            "source": args.audio,
-            "seconds": geometry.seconds,
-            "rates": list(geometry.rates),
-            "lengths": list(geometry.lengths),
-            "iterations": cfg.iterations,
-        },
-        "settings": {"iters": args.iters, "warmup": args.warmup, "torch_threads": args.torch_threads},
-        "official": off_rows,
-        "official_note": official_note if not has_official else None,
-        "jax": jax_rows,
-        "projection": projection,
-        "load_warning": common.load_note(load_before, load_after, host["cores_usable"], "compare ratios"),
-    }
-    name = f"caw-{dev['slug']}"
-    path = common.write_json(args.out, f"{name}.json", result)
-    table = markdown_table(result)
-    (args.out / f"{name}.md").write_text(table)
-    print(table)
+        write_result(final=False)
+    path = write_result(final=True)
+    print((args.out / f"{name}.md").read_text())
     print(f"wrote {path}")
     return 0
 

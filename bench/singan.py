@@ -392,34 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         """Assembles and writes the JSON (also after every scale, so an interrupted run keeps its data)."""
         done = [r["scale"] for r in jax_rows]
         partial = len(done) < geometry.num_scales
-        jax_train = sum(cfg.niter * r["s_per_iter"] for r in jax_rows)
-        jax_compile = sum(r["compile_s"] + r["setup_s"] for r in jax_rows)
-        projection = {
-            "niter": cfg.niter,
-            "scales": done,
-            "partial": partial,
-            "jax_train_s": jax_train,
-            "jax_compile_s": jax_compile,
-            "jax_total_s": jax_train + jax_compile,
-        }
+        projection = {"niter": cfg.niter, **common.project_training(cfg.niter, jax_rows, off_rows), "partial": partial}
+        per_scale = projection.pop("per_scale", None)
         comparison = None
-        if off_rows:
-            off_by_scale = {r["scale"]: r for r in off_rows}
-            common = [r for r in jax_rows if r["scale"] in off_by_scale]
-            off_total = sum(cfg.niter * off_by_scale[r["scale"]]["s_per_iter"] for r in common)
-            jax_common = sum(cfg.niter * r["s_per_iter"] + r["compile_s"] + r["setup_s"] for r in common)
-            projection["official_total_s"] = off_total
-            projection["speedup_total"] = off_total / jax_common if jax_common else None
-            per_scale = [
-                {
-                    "scale": r["scale"],
-                    "jax_s_per_iter": r["s_per_iter"],
-                    "official_s_per_iter": off_by_scale[r["scale"]]["s_per_iter"],
-                    "speedup": off_by_scale[r["scale"]]["s_per_iter"] / r["s_per_iter"],
-                    "cpu_time_speedup": off_by_scale[r["scale"]]["cpu_s_per_iter"] / r["cpu_s_per_iter"],
-                }
-                for r in common
-            ]
+        if per_scale:
             worst = min(p["speedup"] for p in per_scale)
             if dev["platform"] == "cpu":
                 target = "CPU: projected full training (incl. compile) no slower than official (speed-up >= 1)"
