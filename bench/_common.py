@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import importlib
 import json
 import os
@@ -227,6 +228,21 @@ def official_status(official_path: Path | None, marker: str) -> tuple[bool, str]
 
 
 # ------------------------------------------------------------------------------------------ the report
+def result_header(benchmark: str, final: bool, scales: list, argv: list[str] | None, dev: dict, host: dict) -> dict:
+    """The fields every per-scale training benchmark's JSON starts with (what ran, where, with what)."""
+    return {
+        "benchmark": benchmark,
+        "complete": final,
+        "scales_requested": scales,
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "device": dev,
+        "host": host,
+        "versions": versions("optax"),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
 def project_training(iterations: int, jax_rows: list[dict], off_rows: list[dict]) -> dict:
     """Projected full training from per-scale timings: `iterations` x s/it summed over the timed scales
     (+ compile and setup time for JAX), and, where the official code was timed too, its total over the

@@ -19,7 +19,6 @@ Target (the project's issue): full default training no slower than the official 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -219,15 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         if "speedup_total" in projection:
             projection["target_met"] = bool(projection["speedup_total"] >= 1.0)
         result = {
-            "benchmark": "caw-train-speed",
-            "complete": final,
-            "scales_requested": scales,
-            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-            "device": dev,
-            "host": host,
-            "versions": common.versions("optax"),
-            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            **common.result_header("caw-train-speed", final, scales, argv, dev, host),
             "config": {
                 "preset": args.preset,
                 "source": args.audio,

@@ -20,7 +20,6 @@ CPU; on a GPU at least 2x faster per iteration.
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import json
 import math
@@ -414,14 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         load_after = os.getloadavg()
         load_warning = common.load_note(load_before, load_after, host["cores_usable"], "compare ratios")
         result = {
-            "benchmark": "singan-train-speed",
-            "complete": final,
-            "scales_requested": scales,
-            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-            "device": dev,
-            "host": host,
-            "versions": common.versions("optax"),
+            **common.result_header("singan-train-speed", final, scales, argv, dev, host),
             "config": {
                 "preset": args.preset,
                 "image": args.image,
