@@ -2,7 +2,9 @@
 
 For now: SinGAN with the `fast` preset on a built-in photo, then its applications (random samples, another
 aspect ratio, injection at a scale, editing, animation); Catch-A-Waveform's tiny preset on the built-in
-synthesised music (generation, reconstruction, bandwidth extension; `gen/caw/demo.py`); and a tiny
+synthesised music (generation, reconstruction, bandwidth extension; `gen/caw/demo.py`); IDC's tiny
+pyramid completing a hole in a built-in photo (`gen/idc/demo.py`); BlendGAN's tiny two-photo model
+(morph, meld, fuse; `gen/blendgan/demo.py`); and a tiny
 transformer trained in-repo on a synthetic task, taken apart by activation patching (`jaxinterp.mech.demo`);
 and a small FIND run (a few numeric and string functions, described by the offline interpreter, no model
 needed); and one sandboxed matplotlib drawing per vision check-up concept from the offline drawer. All
@@ -23,7 +25,9 @@ from jaxinterp.agent.checkup.gallery import gallery
 from jaxinterp.agent.maia.run import quickstart_section as maia_section
 from jaxinterp.data.images import save_gif, save_png
 from jaxinterp.data.report import write_index
+from jaxinterp.gen.blendgan.demo import quickstart_section as blendgan_section
 from jaxinterp.gen.caw.demo import quickstart_section as caw_section
+from jaxinterp.gen.idc.demo import quickstart_section as idc_section
 from jaxinterp.gen.singan import apps, store
 from jaxinterp.gen.singan.config import PRESETS
 from jaxinterp.gen.singan.train import train
@@ -156,6 +160,8 @@ def run(
             ("SinGAN: generation from a middle scale", "Coarse scales follow the training image.", start_n),
             ("SinGAN: editing and animation", "Applications of the same trained pyramid.", editing),
             caw_section(out / "caw"),
+            idc_section(out / "idc"),
+            blendgan_section(out / "blendgan"),
             *run_demo(out / "mech", steps=mech_steps),
             find_section(out / "find", find_numeric, find_strings),
             maia_section(out / "maia"),
