@@ -46,10 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _enable_compilation_cache() -> None:
-    """Keeps XLA programs on disk so a second run of the same command skips compilation."""
+    """Keeps XLA programs on disk (so a second run skips compilation) when `JAXINTERP_CACHE` names a folder.
+
+    Off by default: on jaxlib 0.10.2 (CPU) serialising and deserialising cached executables crashed a
+    process with a segmentation fault twice in full test runs (2026-12-04), both inside the cache.
+    """
     import jax
 
-    cache = Path(os.environ.get("JAXINTERP_CACHE", Path.home() / ".cache" / "jaxinterp" / "xla"))
+    folder = os.environ.get("JAXINTERP_CACHE", "")
+    if not folder:
+        return
+    cache = Path(folder).expanduser()
     try:
         cache.mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", str(cache))
