@@ -18,6 +18,10 @@ Target (the project's issue): full default training no slower than the official 
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("JAXINTERP_XLA_DEFAULTS", "1")  # YNNPACK reductions off (jaxinterp/xla_cpu_flags.py)
+
 import argparse
 import json
 import os

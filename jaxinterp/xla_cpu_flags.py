@@ -1,4 +1,4 @@
-"""XLA CPU settings jaxinterp applies before JAX starts: YNNPACK reduction fusions off.
+"""XLA CPU settings jaxinterp can apply before JAX starts (opt-in): YNNPACK reduction fusions off.
 
 Why: since jaxlib 0.10, XLA's CPU backend hands reductions to YNNPACK fusions. For the reductions that
 BatchNorm's derivatives produce, a sum over a long axis with the channels innermost (e.g. 63000 x 96
@@ -9,8 +9,11 @@ s against 0.021 without them. They were ~35% of the CPU time of a Catch-A-Wavefo
 
 How: `--xla_cpu_experimental_ynn_fusion_type=-reduce` is appended to `XLA_FLAGS`, which XLA reads when
 its CPU client is created, so this must run before the first computation (jaxinterp's `__init__` calls
-it). It is skipped when:
-  * the user's `XLA_FLAGS` already names the flag (theirs wins), or `JAXINTERP_XLA_DEFAULTS=0`;
+it). OPT-IN, with `JAXINTERP_XLA_DEFAULTS=1` (`bench/caw.py` sets it): with the flag on by default, three
+full test runs each lost a worker inside XLA (two segfaults while (de)serialising executables, one abort
+while compiling; all in the quickstart test's GAN training, none reproduced alone), and the flag is the
+prime suspect though not proven. It is skipped when:
+  * `JAXINTERP_XLA_DEFAULTS` is not "1", or the user's `XLA_FLAGS` already names the flag (theirs wins);
   * the installed jaxlib is not one where the flag was checked (0.10.x): XLA aborts on unknown flags.
 GPU and TPU computations ignore CPU flags.
 """
@@ -33,7 +36,7 @@ def _jaxlib_version() -> str | None:
 
 def apply_cpu_defaults(environ=os.environ, jaxlib_version: str | None = None) -> bool:
     """Appends `FLAG` to environ["XLA_FLAGS"] unless a rule above says not to; True if it did."""
-    if environ.get("JAXINTERP_XLA_DEFAULTS", "1") == "0":
+    if environ.get("JAXINTERP_XLA_DEFAULTS", "0") != "1":
         return False
     version = jaxlib_version if jaxlib_version is not None else _jaxlib_version()
     if version is None or not version.startswith(CHECKED_JAXLIB):

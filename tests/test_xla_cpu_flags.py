@@ -9,17 +9,17 @@ from jaxinterp.xla_cpu_flags import FLAG, apply_cpu_defaults
 
 
 def test_the_flag_is_appended_to_existing_flags():
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAXINTERP_XLA_DEFAULTS": "1"}
     assert apply_cpu_defaults(env, "0.10.2")
     assert env["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=4 {FLAG}"
 
 
 def test_a_users_setting_an_opt_out_or_an_unchecked_jaxlib_leave_flags_alone():
-    mine = {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type="}
+    mine = {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=", "JAXINTERP_XLA_DEFAULTS": "1"}
     assert not apply_cpu_defaults(mine, "0.10.2") and mine["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type="
-    opted_out = {"JAXINTERP_XLA_DEFAULTS": "0"}
-    assert not apply_cpu_defaults(opted_out, "0.10.2") and "XLA_FLAGS" not in opted_out
-    newer = {}
+    default = {}
+    assert not apply_cpu_defaults(default, "0.10.2") and "XLA_FLAGS" not in default  # opt-in only
+    newer = {"JAXINTERP_XLA_DEFAULTS": "1"}
     assert not apply_cpu_defaults(newer, "0.11.0") and "XLA_FLAGS" not in newer
 
 
@@ -27,7 +27,7 @@ def test_importing_jaxinterp_turned_ynn_reductions_off_in_this_process():
     import os
 
     checked = xla_cpu_flags._jaxlib_version().startswith(xla_cpu_flags.CHECKED_JAXLIB)
-    if not checked or os.environ.get("JAXINTERP_XLA_DEFAULTS") == "0":
+    if not checked or os.environ.get("JAXINTERP_XLA_DEFAULTS") != "1":
         assert FLAG not in os.environ.get("XLA_FLAGS", "")
         return
     assert FLAG in os.environ["XLA_FLAGS"]
