@@ -18,3 +18,34 @@ os.environ.pop("JAXINTERP_CACHE", None)  # CLI calls in tests never use a user's
 if os.environ.get("JAXINTERP_TEST_XLA_CACHE") == "1":
     jax.config.update("jax_compilation_cache_dir", os.path.join(tempfile.gettempdir(), "jaxinterp-test-xla-cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+# Which pytest-xdist worker runs what (`--dist loadfile` in pyproject.toml): each test module goes whole to one
+# worker, and the modules below, which train the same tiny model or compile the same programs (session
+# fixtures, `lru_cache`d compiled steps), go together, so one worker does that work once. Spread over two
+# workers, each of these groups trained or compiled it twice (about a minute each on 2 cores).
+SHARED_WORKER = {
+    "tests/gen/singan/test_train.py": "singan-tiny-coffee",
+    "tests/gen/singan/test_cli.py": "singan-tiny-coffee",
+    "tests/test_quickstart.py": "singan-tiny-coffee",
+    "tests/gen/blendgan/test_cli.py": "blendgan-session-model",
+    "tests/gen/blendgan/test_demo.py": "blendgan-session-model",
+    "tests/gen/caw/test_train.py": "caw-session-run",
+    "tests/gen/caw/test_apps.py": "caw-session-run",
+    "tests/gen/idc/test_train.py": "idc-tiny",
+    "tests/gen/idc/test_demo.py": "idc-tiny",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with the groups above. (xdist's own `loadgroup` marks do nothing on pytest 9.2, whose
+    node ids no longer come from the `_nodeid` attribute that xdist 3.8 rewrites.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedWorkerScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return SHARED_WORKER.get(module, module)
+
+    return SharedWorkerScheduling(config, log)

@@ -71,6 +71,20 @@ class Recipe(Protocol):
     def frozen_view(self, record: dict) -> dict: ...
 
 
+@functools.lru_cache(maxsize=64)
+def jitted_initialisers(networks: Callable, cfg, scale: int, **init_kwargs) -> tuple[Callable, Callable]:
+    """Jitted `init` of the G and D that `networks(cfg, scale)` builds, kept per (config, scale).
+
+    Compiling an initialiser (mostly its random draws) costs seconds on CPU; without the cache every model
+    of a group, and every run in one process, compiled its own copy (a 4-image SinGAN group: 4x).
+    """
+    generator, critic = networks(cfg, scale)
+    return (
+        jax.jit(functools.partial(generator.init, **init_kwargs)),
+        jax.jit(functools.partial(critic.init, **init_kwargs)),
+    )
+
+
 def train_state(g_vars: dict, d_vars: dict, tx_g, tx_d) -> dict:
     """One scale's training state: G and D variables, their optimiser states and the iteration count."""
     return {

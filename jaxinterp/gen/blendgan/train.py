@@ -118,15 +118,15 @@ class BlendSpec(ScaleSpec):
 
 def init_state(cfg: BlendGANConfig, spec: BlendSpec, key: jax.Array, warm: dict | None) -> dict:
     """Fresh (or warm-started) G/D variables (inputs of 3 + K channels) and optimiser states."""
-    generator, critic = networks(cfg, spec.scale)
     if warm is not None:
         g_vars, d_vars = warm["g"], warm["d"]
     else:
         k_g, k_d = jax.random.split(key)
         h, w = spec.hw[0] + 2 * cfg.pad, spec.hw[1] + 2 * cfg.pad
         image, identity = jnp.zeros((1, h, w, 3)), jnp.zeros((1, h, w, spec.num_images))
-        g_vars = jax.jit(generator.init)(k_g, image, identity, image)
-        d_vars = jax.jit(critic.init)(k_d, jnp.zeros((1, *spec.hw, 3)), jnp.zeros((1, *spec.hw, spec.num_images)))
+        init_g, init_d = pyramid_train.jitted_initialisers(networks, cfg, spec.scale)
+        g_vars = init_g(k_g, image, identity, image)
+        d_vars = init_d(k_d, jnp.zeros((1, *spec.hw, 3)), jnp.zeros((1, *spec.hw, spec.num_images)))
     return pyramid_train.train_state(g_vars, d_vars, *optimizers(cfg))
 
 

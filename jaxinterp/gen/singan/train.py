@@ -103,15 +103,15 @@ def networks(cfg: SinGANConfig, scale: int) -> tuple[Generator, Critic]:
 
 def init_state(cfg: SinGANConfig, spec: ScaleSpec, key: jax.Array, warm: dict | None) -> dict:
     """Fresh (or warm-started) G/D variables and optimiser states for one model at one scale."""
-    generator, critic = networks(cfg, spec.scale)
     if warm is not None:
         g_vars, d_vars = warm["g"], warm["d"]
     else:
         k_g, k_d = jax.random.split(key)
         padded = jnp.zeros((1, spec.hw[0] + 2 * cfg.pad, spec.hw[1] + 2 * cfg.pad, 3))
         # Jitted: one compiled program instead of every layer's ops dispatched (and compiled) one by one.
-        g_vars = jax.jit(functools.partial(generator.init, train=False))(k_g, padded, padded)
-        d_vars = jax.jit(functools.partial(critic.init, train=False))(k_d, jnp.zeros((1, *spec.hw, 3)))
+        init_g, init_d = pyramid_train.jitted_initialisers(networks, cfg, spec.scale, train=False)
+        g_vars = init_g(k_g, padded, padded)
+        d_vars = init_d(k_d, jnp.zeros((1, *spec.hw, 3)))
     return pyramid_train.train_state(g_vars, d_vars, *optimizers(cfg))
 
 
