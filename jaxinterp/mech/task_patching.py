@@ -25,9 +25,9 @@ import numpy as np
 from penzai import pz
 
 from jaxinterp.errors import InputError
+from jaxinterp.hf import field, read_config
 from jaxinterp.mech import heatmaps, metrics, patching
-from jaxinterp.mech.hf_checkpoint import field, read_config
-from jaxinterp.mech.load import load_pretrained
+from jaxinterp.mech.models.load import load_pretrained
 from jaxinterp.mech.tasks import get_task
 from jaxinterp.mech.tasks.base import decode
 from jaxinterp.mech.train import TASK_FILE, read_task_file

@@ -43,7 +43,7 @@ from penzai import pz
 
 from jaxinterp.mech import patching
 from jaxinterp.mech.circuits.dcm import dcm_variable_binding, evaluate_binding
-from jaxinterp.mech.load import load_pretrained
+from jaxinterp.mech.models.load import load_pretrained
 from jaxinterp.mech.study_report import Finding, bar_chart_png, mean_spread, write_report
 from jaxinterp.mech.tasks import get_task
 from jaxinterp.mech.tasks.arithmetic_desiderata import DesideratumPairs, operation_pairs, value_pairs

@@ -20,7 +20,7 @@ from jaxtyping import Float, UInt8
 from PIL import Image
 
 from jaxinterp.errors import InputError
-from jaxinterp.mech.hf_checkpoint import _read_json
+from jaxinterp.hf import read_json
 
 PREPROCESSOR_FILE = "preprocessor_config.json"
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # transformers.image_utils.OPENAI_CLIP_MEAN
@@ -42,7 +42,7 @@ class ImageSettings:
         path = Path(folder) / PREPROCESSOR_FILE
         if not path.is_file():
             return cls(size=image_size, crop=image_size)
-        raw = _read_json(path)
+        raw = read_json(path)
         settings = cls(
             size=_side(raw.get("size", image_size), "shortest_edge"),
             crop=_side(raw.get("crop_size", image_size), "height"),

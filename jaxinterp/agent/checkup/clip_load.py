@@ -4,7 +4,7 @@ The folder is what `CLIPModel.save_pretrained` + `CLIPProcessor.save_pretrained`
 `openai/clip-vit-base-patch32`): `config.json` (`model_type` "clip", with `text_config` and `vision_config`),
 `model.safetensors` (or a sharded index), tokenizer files (`tokenizer.json`, or `vocab.json` + `merges.txt`)
 and optionally `preprocessor_config.json` (`clip_image.py`). Config and tensors are read with
-`mech/hf_checkpoint.py`; a field a config leaves out takes transformers' default (transformers writes only
+`jaxinterp/hf.py`; a field a config leaves out takes transformers' default (transformers writes only
 the fields that differ from its defaults), which are `ClipConfig`'s. Text is tokenised by transformers'
 `CLIPTokenizer` (the tokenizers library; no PyTorch) loaded from the same folder, padded to the model's
 context length so one compiled text function serves every caption list.
@@ -29,9 +29,7 @@ from jaxtyping import Float, UInt8
 from jaxinterp.agent.checkup.clip_image import ImageSettings, preprocess
 from jaxinterp.agent.checkup.clip_model import Clip, ClipConfig, TowerConfig, unit
 from jaxinterp.errors import InputError
-from jaxinterp.mech.hf_checkpoint import field, read_config, read_tensors, take
-
-TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"))
+from jaxinterp.hf import field, load_tokenizer, read_config, read_tensors, take
 
 
 def _tower(raw: dict[str, Any], default: TowerConfig) -> TowerConfig:
@@ -129,19 +127,6 @@ def params_from_hf(t: dict[str, np.ndarray], cfg: ClipConfig) -> dict[str, Any]:
     }
 
 
-def load_tokenizer(folder: str | Path):
-    """transformers' `CLIPTokenizer` from the folder's tokenizer files (InputError when there are none)."""
-    import transformers
-
-    path = Path(folder)
-    if not any(all((path / f).is_file() for f in files) for files in TOKENIZER_FILES):
-        raise InputError(f"{path} has no CLIP tokenizer files (tokenizer.json, or vocab.json and merges.txt)")
-    try:
-        return transformers.CLIPTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot load the CLIP tokenizer in {path}: {err}") from err
-
-
 @dataclasses.dataclass(frozen=True)
 class LoadedClip:
     """A CLIP checkpoint ready to embed: config, parameters, tokenizer and image settings.
@@ -196,7 +181,7 @@ def load(folder: str | Path) -> LoadedClip:
     """Read a local CLIP folder (see the module docstring); raises InputError on any missing piece."""
     folder = Path(folder).expanduser()
     cfg = config_from_hf(read_config(folder))
-    tokenizer = load_tokenizer(folder)
+    tokenizer = load_tokenizer(folder, "CLIPTokenizer")
     if len(tokenizer) > cfg.vocab:
         raise InputError(f"the tokenizer in {folder} has {len(tokenizer)} tokens, the model only {cfg.vocab}")
     if cfg.eos_token_id != 2 and tokenizer.eos_token_id != cfg.eos_token_id:

@@ -31,10 +31,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from jaxinterp.errors import InputError
-from jaxinterp.mech.gpt2 import _ACTIVATIONS as GPT2_ACTIVATIONS
-
-# HF `hidden_act` names -> functions: GPT-2's table plus OpenAI CLIP's sigmoid approximation of GELU.
-ACTIVATIONS = {**GPT2_ACTIVATIONS, "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x)}
+from jaxinterp.hf import ACTIVATIONS, activation_fn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +99,7 @@ class _Layer(nn.Module):
         cfg = self.cfg
         x = x + _Attention(cfg, name="self_attn")(nn.LayerNorm(cfg.eps, name="layer_norm1")(x), mask)
         h = nn.Dense(cfg.mlp, name="fc1")(nn.LayerNorm(cfg.eps, name="layer_norm2")(x))
-        return x + nn.Dense(cfg.width, name="fc2")(ACTIVATIONS[cfg.act](h))
+        return x + nn.Dense(cfg.width, name="fc2")(activation_fn(cfg.act)(h))
 
 
 class _Encoder(nn.Module):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from jaxinterp.mech.load import load_pretrained
+from jaxinterp.mech.models.load import load_pretrained
 from jaxinterp.mech.train import PROGRESS_DIR, TrainConfig, train
 
 

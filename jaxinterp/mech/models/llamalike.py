@@ -25,16 +25,8 @@ from penzai.models.transformer import model_parts
 from penzai.models.transformer.variants import llamalike_common as llc
 
 from jaxinterp.errors import InputError
-from jaxinterp.mech.hf_checkpoint import (
-    bind_parameters,
-    embedding_values,
-    field,
-    named,
-    read_config,
-    read_tensors,
-    rope_settings,
-    take,
-)
+from jaxinterp.hf import field, read_config, read_tensors, rope_settings, take
+from jaxinterp.mech.models.hf_params import bind_parameters, embedding_values, named
 
 MODEL_TYPES = ("llama", "mistral", "qwen2")
 

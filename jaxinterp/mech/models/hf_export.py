@@ -2,7 +2,7 @@
 
 `save_llamalike(model, cfg, folder)` writes `config.json` (transformers 5 form: `rope_parameters`, `dtype`)
 and `model.safetensors` with HF's tensor names and `[out, in]` linear layouts, so that both
-`jaxinterp.mech.load.load_pretrained` and `transformers.AutoModelForCausalLM.from_pretrained` read it.
+`jaxinterp.mech.models.load.load_pretrained` and `transformers.AutoModelForCausalLM.from_pretrained` read it.
 
 Each penzai weight is a named array; its HF tensor is the array unwrapped in HF's axis order (output axes
 then input axes, heads before `projection` exactly as llamalike.py reshapes them) and flattened to 2-D.
@@ -22,7 +22,7 @@ from penzai.models.transformer import model_parts
 from penzai.models.transformer.variants import llamalike_common as llc
 from safetensors.numpy import save_file
 
-from jaxinterp.mech.hf_checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from jaxinterp.hf import CONFIG_FILE, WEIGHTS_FILE
 
 HEAD_AXES = ("heads", "head_groups", "query_heads")  # llamalike.py's order: groups, then query heads
 

@@ -10,11 +10,11 @@ import numpy as np
 from penzai.models.transformer import model_parts
 
 from jaxinterp.errors import InputError
-from jaxinterp.mech.gpt2 import load_gpt2
-from jaxinterp.mech.gpt_neox import load_gpt_neox
-from jaxinterp.mech.hf_checkpoint import field, read_config
-from jaxinterp.mech.llamalike import MODEL_TYPES as LLAMALIKE_TYPES
-from jaxinterp.mech.llamalike import load_llamalike
+from jaxinterp.hf import field, read_config
+from jaxinterp.mech.models.gpt2 import load_gpt2
+from jaxinterp.mech.models.gpt_neox import load_gpt_neox
+from jaxinterp.mech.models.llamalike import MODEL_TYPES as LLAMALIKE_TYPES
+from jaxinterp.mech.models.llamalike import load_llamalike
 
 # config.json `model_type` -> loader(folder, dtype).
 LOADERS: dict[str, Callable[..., model_parts.TransformerLM]] = {

@@ -1,8 +1,19 @@
-"""Read a local Hugging Face checkpoint folder (config + safetensors) without PyTorch or transformers.
+"""Read a local Hugging Face checkpoint folder without PyTorch or transformers' model classes.
 
-A folder holds `config.json` and either `model.safetensors` or a sharded
-`model.safetensors.index.json` whose `weight_map` names the shard file of every tensor. Tensors are read
-with `safetensors.numpy` (bf16 arrives as `ml_dtypes.bfloat16`) and cast to one requested dtype.
+What is generic about a HF folder lives here, so that every model family reads it the same way: the
+penzai language models of `jaxinterp.mech.models` (LLaMA-like, GPT-NeoX, GPT-2) and the Flax CLIP of
+`jaxinterp.agent.checkup` both use it. Nothing here knows penzai or any one architecture: turning the
+arrays into a model's parameters is each model's loader's job.
+
+- `config.json` (and any other JSON file of the folder) is read as a raw dict (`read_config`, `read_json`),
+  fields are fetched with `field` so a missing one raises `InputError` naming it.
+- Tensors come from `model.safetensors`, or from the shards a `model.safetensors.index.json` names in its
+  `weight_map` (`read_tensors`); they are read with `safetensors.numpy` (bf16 arrives as
+  `ml_dtypes.bfloat16`) and cast to one requested dtype. `take` fetches one and checks its shape.
+- `ACTIVATIONS` is the one table of HF activation names (`hidden_act`, GPT-2's `activation_function`);
+  `activation_fn` turns a name into its JAX function.
+- `load_tokenizer` loads a transformers tokenizer class from the folder's tokenizer files (the tokenizers
+  library does the work; no PyTorch).
 
 `config.json` is read as a raw dict because its keys changed between transformers 4.x and 5.x:
 
@@ -20,13 +31,15 @@ type (linear, dynamic, llama3, yarn, ...) raises `InputError` naming the field.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
-from penzai import pz
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
@@ -35,17 +48,53 @@ from jaxinterp.errors import InputError
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
+# Either a fast tokenizer's `tokenizer.json`, or a byte-level BPE vocabulary with its merges.
+TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"))
 _MISSING = object()
 
+# HF activation name -> its form: the JAX function it names is `_FORMS[form]`. As in transformers' `ACT2FN`,
+# "gelu" is the exact (erf) GELU, "gelu_new" / "gelu_fast" / "gelu_pytorch_tanh" its tanh approximation, and
+# "quick_gelu" OpenAI CLIP's sigmoid approximation. The forms' names are penzai's where penzai has the form
+# ("gelu_exact", "gelu_approx", "relu", "silu"), so a penzai config can take the form as it is.
+ACTIVATIONS = {
+    "gelu": "gelu_exact",
+    "gelu_new": "gelu_approx",
+    "gelu_fast": "gelu_approx",
+    "gelu_pytorch_tanh": "gelu_approx",
+    "quick_gelu": "quick_gelu",
+    "relu": "relu",
+    "silu": "silu",
+    "swish": "silu",
+    "tanh": "tanh",
+}
+_FORMS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu_exact": functools.partial(jax.nn.gelu, approximate=False),
+    "gelu_approx": functools.partial(jax.nn.gelu, approximate=True),
+    "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "tanh": jnp.tanh,
+}
 
-def _folder(folder: str | Path) -> Path:
+
+def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
+    """The JAX function of the HF activation `name` (a key of `ACTIVATIONS`); `InputError` for another name."""
+    if name not in ACTIVATIONS:
+        raise InputError(f"activation {name!r} is not supported ({', '.join(sorted(ACTIVATIONS))})")
+    return _FORMS[ACTIVATIONS[name]]
+
+
+def checkpoint_folder(folder: str | Path) -> Path:
+    """`folder` as a Path; `InputError` when it is not an existing folder."""
     path = Path(folder)
     if not path.is_dir():
         raise InputError(f"checkpoint folder {str(path)!r} does not exist or is not a folder")
     return path
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: str | Path) -> dict[str, Any]:
+    """One JSON file of a checkpoint folder as a dict; `InputError` when it is missing or not JSON."""
+    path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint file {str(path)!r} is missing")
     try:
@@ -56,7 +105,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def read_config(folder: str | Path) -> dict[str, Any]:
     """Returns the raw `config.json` of a checkpoint folder as a dict (no transformers config class)."""
-    return _read_json(_folder(folder) / CONFIG_FILE)
+    return read_json(checkpoint_folder(folder) / CONFIG_FILE)
 
 
 def field(config: dict[str, Any], name: str, default: Any = _MISSING, source: str = CONFIG_FILE) -> Any:
@@ -106,12 +155,12 @@ def read_tensors(folder: str | Path, dtype: Any = np.float32) -> dict[str, np.nd
     Returns:
       HF tensor name -> array, shapes as stored (PyTorch `[out, in]` for linear weights).
     """
-    path, dtype = _folder(folder), np.dtype(dtype)
+    path, dtype = checkpoint_folder(folder), np.dtype(dtype)
     if (path / WEIGHTS_FILE).is_file():
         return _load(path / WEIGHTS_FILE, dtype)
     if not (path / INDEX_FILE).is_file():
         raise InputError(f"checkpoint folder {str(path)!r} has neither {WEIGHTS_FILE!r} nor {INDEX_FILE!r}")
-    weight_map = field(_read_json(path / INDEX_FILE), "weight_map", source=INDEX_FILE)
+    weight_map = field(read_json(path / INDEX_FILE), "weight_map", source=INDEX_FILE)
     tensors: dict[str, np.ndarray] = {}
     for shard in sorted(set(weight_map.values())):
         tensors.update(_load(path / shard, dtype))
@@ -128,26 +177,18 @@ def take(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...]) -> n
     return array
 
 
-def named(array: np.ndarray, axes: dict[str, int]) -> pz.nx.NamedArray:
-    """Reshapes a flat HF array to the sizes of `axes` (in their order) and tags it with their names."""
-    return pz.nx.wrap(jnp.asarray(array).reshape(tuple(axes.values()))).tag(*axes)
+def load_tokenizer(folder: str | Path, kind: str = "AutoTokenizer"):
+    """transformers' tokenizer class `kind` (e.g. "CLIPTokenizer") loaded from the folder's tokenizer files.
 
+    Raises:
+      InputError: the folder has none of `TOKENIZER_FILES`, or transformers cannot load them.
+    """
+    import transformers  # only here: reading configs and tensors does not need it
 
-def bind_parameters(model_def: pz.nn.Layer, values: dict[str, pz.nx.NamedArray], prefix: str = "transformer"):
-    """Fills every parameter slot of an unbound penzai model; slot `f"{prefix}/{key}"` gets `values[key]`."""
-    params = [pz.Parameter(value=value, label=f"{prefix}/{key}") for key, value in values.items()]
-    model = pz.bind_variables(model_def, params)
-    pz.nn.assert_no_parameter_slots(model)
-    return model
-
-
-def embedding_values(
-    tensors: dict[str, np.ndarray], config: dict, embed_name: str, head_name: str, vocab: int, width: int
-) -> dict[str, pz.nx.NamedArray]:
-    """The token embedding and the logits head (tied to the embedding when the config says so and the
-    checkpoint has no separate head), as penzai's `embedder.embeddings` / `lm_head.weights` values."""
-    embed = take(tensors, embed_name, (vocab, width))
-    tied = field(config, "tie_word_embeddings", False) and head_name not in tensors
-    head = embed if tied else take(tensors, head_name, (vocab, width))
-    axes = {"vocabulary": vocab, "embedding": width}
-    return {"embedder.embeddings": named(embed, axes), "lm_head.weights": named(head, axes)}
+    path = Path(folder)
+    if not any(all((path / name).is_file() for name in files) for files in TOKENIZER_FILES):
+        raise InputError(f"{path} has no tokenizer files for {kind} (tokenizer.json, or vocab.json and merges.txt)")
+    try:
+        return getattr(transformers, kind).from_pretrained(str(path))
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot load the {kind} tokenizer in {path}: {err}") from err

@@ -20,7 +20,7 @@ matrix), "neurons" (MLP hidden units), "vocabulary" (logits), "positions" (rows 
 The side input "token_positions" (default `arange(seq)`, -1 = padding) drives both the learned position
 embeddings and the causal mask, so the model is called like penzai's: `model(tokens, token_positions=...)`.
 
-Checkpoints are read with `safetensors.numpy` (no PyTorch). HF's `Conv1D` stores weights input-major,
+Checkpoints are read with `jaxinterp.hf` (safetensors, no PyTorch). HF's `Conv1D` stores weights input-major,
 (in, out); `c_attn` columns are [q | k | v], each head-major (heads, projection).
 """
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +38,8 @@ from penzai import pz
 from penzai.models.transformer import model_parts
 
 from jaxinterp.errors import InputError
-
-# HF `activation_function` names -> JAX functions ("gelu_new" is the tanh approximation GPT-2 uses).
-_ACTIVATIONS = {
-    "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
-    "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
-    "gelu_fast": functools.partial(jax.nn.gelu, approximate=True),
-    "gelu": functools.partial(jax.nn.gelu, approximate=False),
-    "relu": jax.nn.relu,
-    "silu": jax.nn.silu,
-    "swish": jax.nn.silu,
-    "tanh": jnp.tanh,
-}
+from jaxinterp.hf import ACTIVATIONS, CONFIG_FILE, activation_fn, read_json, read_tensors, take
+from jaxinterp.mech.models.hf_params import bind_parameters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +53,7 @@ class GPT2Config:
         n_layers: Number of transformer blocks (`n_layer`).
         n_heads: Attention heads per block (`n_head`); `d_model` must be divisible by it.
         d_mlp: MLP hidden width (`n_inner`, 4 * d_model when None in HF).
-        activation: HF `activation_function` name, a key of `_ACTIVATIONS`.
+        activation: HF `activation_function` name, a key of `jaxinterp.hf.ACTIVATIONS` (GPT-2: "gelu_new", tanh GELU).
         layer_norm_epsilon: LayerNorm epsilon.
         scale_attn_weights: Divide attention scores by sqrt(d_head).
         scale_attn_by_inverse_layer_idx: Also divide block i's scores by i + 1 (HF option, off for GPT-2).
@@ -88,8 +77,8 @@ class GPT2Config:
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise InputError(f"n_embd={self.d_model} is not divisible by n_head={self.n_heads}")
-        if self.activation not in _ACTIVATIONS:
-            raise InputError(f"activation_function={self.activation!r} is not one of {sorted(_ACTIVATIONS)}")
+        if self.activation not in ACTIVATIONS:
+            raise InputError(f"activation_function={self.activation!r} is not one of {sorted(ACTIVATIONS)}")
 
     @property
     def d_head(self) -> int:
@@ -203,7 +192,7 @@ def _build_block(name: str, key: jax.Array | None, config: GPT2Config, layer_idx
     mlp = model_parts.TransformerFeedForward(
         [
             _affine(f"{name}/mlp/in", key, config, {"embedding": config.d_model}, {"neurons": config.d_mlp}),
-            pz.nn.Elementwise(_ACTIVATIONS[config.activation]),
+            pz.nn.Elementwise(activation_fn(config.activation)),
             _affine(f"{name}/mlp/out", key, config, {"neurons": config.d_mlp}, {"embedding": config.d_model}),
         ]
     )
@@ -280,36 +269,11 @@ def build_gpt2_transformer(config: GPT2Config, init_key: jax.Array | None = None
     return model_parts.TransformerLM(body=body, metadata=metadata)
 
 
-def _read_tensors(folder: Path) -> dict[str, np.ndarray]:
-    """Reads `model.safetensors`, or the shards named by `model.safetensors.index.json`; strips "transformer."."""
-    from safetensors.numpy import load_file
-
-    index = folder / "model.safetensors.index.json"
-    if index.exists():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    elif (folder / "model.safetensors").exists():
-        files = ["model.safetensors"]
-    else:
-        raise InputError(f"{folder} has neither model.safetensors nor model.safetensors.index.json")
-    tensors = {}
-    for name in files:
-        if not (folder / name).exists():
-            raise InputError(f"missing checkpoint shard {folder / name}")
-        tensors.update(load_file(folder / name))
-    return {k.removeprefix("transformer."): v for k, v in tensors.items()}
-
-
 def _hf_parameters(tensors: dict[str, np.ndarray], config: GPT2Config) -> dict[str, pz.nx.NamedArray]:
-    """Maps HF tensor names to our parameter labels as named arrays, checking every shape."""
+    """Maps HF tensor names (without "transformer.") to our parameter labels as named arrays, checking shapes."""
     d, heads, proj, mlp = config.d_model, config.n_heads, config.d_head, config.d_mlp
 
-    def get(name: str, shape: tuple[int, ...]) -> np.ndarray:
-        if name not in tensors:
-            raise InputError(f"checkpoint is missing tensor {name!r}")
-        value = tensors[name]
-        if value.shape != shape:
-            raise InputError(f"tensor {name!r} has shape {value.shape}, expected {shape} from config.json")
-        return np.asarray(value, dtype=config.dtype)
+    get = functools.partial(take, tensors)
 
     def wrap(value: np.ndarray, *axes: str) -> pz.nx.NamedArray:
         return pz.nx.wrap(jnp.asarray(value)).tag(*axes)
@@ -363,15 +327,7 @@ def load_gpt2(folder: str | Path, dtype=np.float32) -> model_parts.TransformerLM
     Raises:
         InputError: A file or tensor is missing, a tensor has the wrong shape, or config.json is not GPT-2.
     """
-    folder = Path(folder)
-    config_path = folder / "config.json"
-    if not config_path.exists():
-        raise InputError(f"missing {config_path}")
-    config = gpt2_config_from_hf(json.loads(config_path.read_text()), dtype=dtype)
-    params = _hf_parameters(_read_tensors(folder), config)
-    model = pz.bind_variables(
-        build_gpt2_transformer(config),
-        [pz.Parameter(value=v, label=f"transformer/{k}") for k, v in params.items()],
-    )
-    pz.nn.assert_no_parameter_slots(model)
-    return model
+    config = gpt2_config_from_hf(read_json(Path(folder) / CONFIG_FILE), dtype=dtype)
+    # GPT2LMHeadModel prefixes the body's tensors with "transformer."; GPT2Model does not.
+    tensors = {k.removeprefix("transformer."): v for k, v in read_tensors(folder, config.dtype).items()}
+    return bind_parameters(build_gpt2_transformer(config), _hf_parameters(tensors, config))

@@ -26,20 +26,11 @@ from penzai.models.transformer import model_parts
 from penzai.models.transformer.variants import gpt_neox as neox
 
 from jaxinterp.errors import InputError
-from jaxinterp.mech.hf_checkpoint import (
-    bind_parameters,
-    embedding_values,
-    field,
-    named,
-    read_config,
-    read_tensors,
-    rope_settings,
-    take,
-)
+from jaxinterp.hf import ACTIVATIONS, field, read_config, read_tensors, rope_settings, take
+from jaxinterp.mech.models.hf_params import bind_parameters, embedding_values, named
 
-# HF `hidden_act` -> penzai activation name (HF "gelu" is exact erf GELU; the others are the tanh form).
-_ACTIVATIONS = {"gelu": "gelu_exact", "gelu_new": "gelu_approx", "gelu_fast": "gelu_approx", "relu": "relu"}
-_ACTIVATIONS |= {"gelu_pytorch_tanh": "gelu_approx", "silu": "silu"}
+# The activation forms penzai's GPT-NeoX builder knows by name (`jaxinterp.hf.ACTIVATIONS` maps HF names to them).
+_PENZAI_FORMS = ("gelu_exact", "gelu_approx", "relu", "silu")
 
 
 def gpt_neox_config_from_hf(config: dict[str, Any], dtype: Any = np.float32) -> neox.GPTNeoXTransformerConfig:
@@ -51,8 +42,9 @@ def gpt_neox_config_from_hf(config: dict[str, Any], dtype: Any = np.float32) -> 
     if (model_type := field(config, "model_type")) != "gpt_neox":
         raise InputError(f"config.json field model_type = {model_type!r} is not 'gpt_neox'")
     act = field(config, "hidden_act", "gelu")
-    if act not in _ACTIVATIONS:
-        raise InputError(f"config.json field hidden_act = {act!r} is not supported ({', '.join(_ACTIVATIONS)})")
+    supported = [name for name, form in ACTIVATIONS.items() if form in _PENZAI_FORMS]
+    if act not in supported:
+        raise InputError(f"config.json field hidden_act = {act!r} is not supported ({', '.join(supported)})")
     theta, fraction = rope_settings(config)
     projection = field(config, "hidden_size") // field(config, "num_attention_heads")
     return neox.GPTNeoXTransformerConfig(
@@ -62,7 +54,7 @@ def gpt_neox_config_from_hf(config: dict[str, Any], dtype: Any = np.float32) -> 
         mlp_hidden_dim=field(config, "intermediate_size"),
         num_decoder_blocks=field(config, "num_hidden_layers"),
         vocab_size=field(config, "vocab_size"),
-        activation_fn=_ACTIVATIONS[act],
+        activation_fn=ACTIVATIONS[act],
         rope_subset_size=int(projection * fraction),
         rope_wavelength=theta,
         layernorm_epsilon=float(field(config, "layer_norm_eps", 1e-5)),
