@@ -2,7 +2,7 @@
 
 For every scale of the pyramid of a bundled recording (paper defaults: 16 kHz, up to 25 s, 1 critic + 1
 generator step per iteration, 2000 iterations per scale), the JAX trainer's per-scale program
-(`caw.train.compiled_chunk`, on the shared `pyramid_train`) is compiled once (timed apart), warmed up, and
+(`pyramid_train.compiled_chunk` with CAW's recipe) is compiled once (timed apart), warmed up, and
 timed over `--iters` iterations. With `--official-path` (a checkout of galgreshler/Catch-A-Waveform,
 6abb81e), upstream's `train_single_scale` is timed on the same pyramid and machine in a subprocess
 (`bench/_torch_caw_official.py`), scale by scale, right after the JAX run of that scale. Writes
@@ -36,7 +36,7 @@ import numpy as np
 
 from jaxinterp.gen.caw import train as caw_train
 from jaxinterp.gen.caw.config import PRESETS
-from jaxinterp.gen.pyramid_train import stack
+from jaxinterp.gen.pyramid_train import compiled_chunk, compiled_scale_data, stack
 from jaxinterp.mesh import models_mesh, models_sharding, shard_models
 
 HERE = Path(__file__).resolve().parent
@@ -76,14 +76,15 @@ class JaxBench:
         frozen = self._frozen_up_to(n)
         keys = shard_models(np.asarray(key)[None], self.mesh)
         t = time.perf_counter()
-        data = caw_train.compiled_scale_data(cfg, spec, models_sharding(self.mesh))(
+        data = compiled_scale_data(caw_train.CAWRecipe(cfg), spec, models_sharding(self.mesh))(
             shard_models(stack([self.reals[n]]), self.mesh), frozen, keys
         )
         jax.block_until_ready(data)
         setup_s = time.perf_counter() - t
         state = shard_models(stack([caw_train.init_state(cfg, spec, key, None)]), self.mesh)
         t = time.perf_counter()
-        compiled = caw_train.compiled_chunk(cfg, spec, 1, self.mesh).lower(state, data, frozen, keys).compile()
+        program = compiled_chunk(caw_train.CAWRecipe(cfg), spec, 1, self.mesh)
+        compiled = program.lower(state, data, frozen, keys).compile()
         compile_s = time.perf_counter() - t
         for _ in range(warmup):
             state, metrics = compiled(state, data, frozen, keys)

@@ -1,8 +1,8 @@
 """SinGAN training-speed benchmark: jaxinterp (JAX) vs the official PyTorch release, side by side.
 
 For every scale of the pyramid of a bundled image (paper defaults: longest side 250 px, 3 critic + 3
-generator steps per iteration), the JAX trainer's per-scale program (`train.compiled_chunk`) is compiled
-once (timed separately), warmed up, and then timed over `--iters` iterations. With `--official-path`
+generator steps per iteration), the JAX trainer's per-scale program (`pyramid_train.compiled_chunk`) is
+compiled once (timed separately), warmed up, and then timed over `--iters` iterations. With `--official-path`
 (a checkout of tamarott/SinGAN), upstream's `train_single_scale` is timed on the same image, pyramid and
 machine in a subprocess (`bench/_torch_official.py`), scale by scale, interleaved with the JAX runs so
 that both see the same machine load. Writes `bench/results/singan-<device>.json` and prints a markdown
@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinterp.data.images import load_rgb, unit_to_uint8
+from jaxinterp.gen import pyramid_train
 from jaxinterp.gen.pyramid import build_pyramid
 from jaxinterp.gen.singan import train as singan_train
 from jaxinterp.gen.singan.config import PRESETS, SinGANConfig
@@ -81,7 +82,7 @@ def frozen_record(cfg: SinGANConfig, spec: singan_train.ScaleSpec, key) -> dict:
 
 def default_chunk(cfg: SinGANConfig) -> int:
     """Iterations per compiled call as the trainer runs them on this backend."""
-    return singan_train.iterations_per_call(cfg)
+    return pyramid_train.iterations_per_call(cfg)
 
 
 class JaxBench:
@@ -102,7 +103,7 @@ class JaxBench:
         while len(self.records) < n:
             k = len(self.records)
             rec = frozen_record(self.cfg, self.spec(k), jax.random.fold_in(self.root, 1000 + k))
-            self.records.append(singan_train.stack([singan_train.frozen_view(rec)]))
+            self.records.append(pyramid_train.stack([singan_train.SinGANRecipe.frozen_view(rec)]))
         return shard_models(self.records[:n], self.mesh)
 
     def time_scale(self, n: int, iters: int, chunk: int, warmup_chunks: int, cfg: SinGANConfig | None = None) -> dict:
@@ -115,14 +116,15 @@ class JaxBench:
 
         # What the trainer does once per scale: scale data (reconstruction input, noise_amp) on device.
         t = time.perf_counter()
-        data = singan_train.compiled_scale_data(cfg, spec, self.sharding)(real, frozen, setup_keys)
+        recipe = singan_train.SinGANRecipe(cfg)
+        data = pyramid_train.compiled_scale_data(recipe, spec, self.sharding)(real, frozen, setup_keys)
         jax.block_until_ready(data)
         setup_s = time.perf_counter() - t
 
         state = shard_models(singan_train.stack([singan_train.init_state(cfg, spec, key, None)]), self.mesh)
         model_keys = shard_models(np.asarray(jax.random.fold_in(key, 7))[None], self.mesh)
 
-        fn = singan_train.compiled_chunk(cfg, spec, chunk, self.mesh)
+        fn = pyramid_train.compiled_chunk(recipe, spec, chunk, self.mesh)
         t = time.perf_counter()
         compiled = fn.lower(state, data, frozen, model_keys).compile()
         compile_s = time.perf_counter() - t
@@ -315,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="iterations fused in one compiled call (lax.scan length); default: as the trainer does on "
-        "this backend (train.iterations_per_call)",
+        "this backend (pyramid_train.iterations_per_call)",
     )
     p.add_argument(
         "--warmup-chunks",

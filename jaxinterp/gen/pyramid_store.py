@@ -4,7 +4,7 @@
                          (written before training; the geometry is whatever the model's pyramid is:
                          image shapes and a scale factor, or sample rates and lengths)
     <run>/scales/NN/     orbax checkpoint of finished scale NN (what the model's recipe keeps)
-    <run>/metrics.jsonl  training metrics, one row per compiled chunk
+    <run>/metrics.jsonl  training metrics, one row per `iters_per_call` iterations (chunk means)
 
 A finished scale is never rewritten by a resume. The model-specific stores (`singan/store.py`,
 `caw/store.py`) add the typed geometry and the loader the applications use.

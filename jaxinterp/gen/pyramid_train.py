@@ -13,12 +13,17 @@ What is shared (one mechanism for every model):
     resume); inside a scale the state is saved to the progress folder every `checkpoint_every`
     iterations and on Ctrl-C, and training resumes from there;
   * a NaN/Inf loss stops training with `NonFiniteLossError` naming the model, scale, iteration and the
-    last good checkpoint; metrics go to `<run>/metrics.jsonl`.
+    last good checkpoint; metrics go to `<run>/metrics.jsonl`, one row per `iters_per_call` iterations;
+  * the run around it (`train_run`): run folders refused or checked against their config, run.json and
+    the reals written, inputs of the same geometry grouped to train together, one progress bar.
+Inside a scale the loop is the shared `jaxinterp.loop.fit`: metrics stay on the device and are read
+back (and checked) every `iters_per_call` iterations, not after every compiled call.
 
 What a model supplies is a `Recipe` (a frozen, hashable dataclass holding its config; it keys the
 compiled programs): how to initialise a scale's state, what stays fixed while a scale trains
 (`scale_data`: the real input, reconstruction noise and input, noise amplitude, masks ...), one
-iteration as a pure function, and what a finished scale keeps. Nothing here depends on the number of
+iteration as a pure function, and what a finished scale keeps; and to `train_run`, how its run folder
+is checked and written. Nothing here depends on the number of
 spatial dimensions: a scale's `spec` is any hashable description the recipe understands (it must have
 a `.scale` index), and the real input of a scale may be any pytree (an image, a signal plus a mask).
 """
@@ -29,7 +34,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -38,15 +43,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from jaxinterp import loop
 from jaxinterp.checkpoint import StepCheckpoints
-from jaxinterp.errors import NonFiniteLossError
+from jaxinterp.errors import InputError
 from jaxinterp.gen import pyramid_store as store
 from jaxinterp.mesh import MODELS_AXIS, models_mesh, models_sharding, shard_models
 
-# report(scale, iteration, iterations just done): progress callback.
-Report = Callable[[int, int, int], None]
+# scale -> the progress callback that scale's `loop.fit` reports to.
+ScaleProgress = Callable[[int], loop.ProgressCallback]
 
 
 class Recipe(Protocol):
@@ -169,16 +174,17 @@ def iterations_per_call(cfg) -> int:
 
 @functools.lru_cache(maxsize=64)
 def compiled_chunk(recipe: Recipe, spec, length: int, mesh) -> Callable:
-    """The program that trains one scale for `length` iterations, for a stack of models.
+    """The program that trains one scale for `length` iterations, for a stack of models:
+    (state, data, frozen, model keys) -> (state, metrics).
 
     Every leaf has a leading `models` axis, sharded over `mesh`; each device runs its own models
-    (`shard_map`), a single one without `vmap` (so no grouped convolutions), several with it.
+    (`shard_map`), a single one without `vmap` (so no grouped convolutions), several with it. Metrics come
+    in the layout `loop.fit` reads, iterations first: [models] for one iteration, [length, models] else.
     """
 
     def one_model(state, data, frozen, model_key):
         if length == 1:
-            state, metrics = recipe.iteration(spec, state, data, frozen, model_key)
-            return state, jax.tree_util.tree_map(lambda m: m[None], metrics)
+            return recipe.iteration(spec, state, data, frozen, model_key)
 
         def body(carry, _):
             return recipe.iteration(spec, carry, data, frozen, model_key)
@@ -188,16 +194,23 @@ def compiled_chunk(recipe: Recipe, spec, length: int, mesh) -> Callable:
     def local_models(state, data, frozen, model_keys):
         if model_keys.shape[0] == 1:
             squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
-            out = one_model(squeeze(state), squeeze(data), squeeze(frozen), model_keys[0])
-            return jax.tree_util.tree_map(lambda x: x[None], out)
-        return jax.vmap(one_model)(state, data, frozen, model_keys)
+            state, metrics = one_model(squeeze(state), squeeze(data), squeeze(frozen), model_keys[0])
+            models_last = functools.partial(jax.tree_util.tree_map, lambda m: m[..., None])
+            return jax.tree_util.tree_map(lambda x: x[None], state), models_last(metrics)
+        state, metrics = jax.vmap(one_model)(state, data, frozen, model_keys)
+        return state, jax.tree_util.tree_map(lambda m: jnp.moveaxis(m, 0, -1), metrics)
 
     if mesh.size == 1:
         # shard_map on one device made the CPU program ~20x slower (JAX 0.10): plain jit instead.
         # Outputs keep the inputs' sharding, so the next call hits the same compiled program.
         return jax.jit(local_models, out_shardings=models_sharding(mesh))
     spec_models = PartitionSpec(MODELS_AXIS)
-    return jax.jit(jax.shard_map(local_models, mesh=mesh, in_specs=spec_models, out_specs=spec_models, check_vma=False))
+    spec_metrics = spec_models if length == 1 else PartitionSpec(None, MODELS_AXIS)
+    return jax.jit(
+        jax.shard_map(
+            local_models, mesh=mesh, in_specs=spec_models, out_specs=(spec_models, spec_metrics), check_vma=False
+        )
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -238,12 +251,93 @@ def unique_run_dirs(out: Path, inputs: Sequence[str]) -> list[Path]:
 
 
 @contextmanager
-def progress_bar(total: int, label: str, show: bool) -> Iterator[Report]:
-    """A rich progress bar over all iterations of all scales; yields the `Report` callback."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show, transient=False) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n, it, done: progress.update(task, advance=done, description=f"{label} scale {n}")
+def progress_bar(total: int, label: str, show: bool) -> Iterator[ScaleProgress]:
+    """One `loop.progress_bar` over all iterations of all scales; yields, per scale, the callback that
+    scale's `loop.fit` reports to (the bar's text names the scale)."""
+    with loop.progress_bar(total, label, show) as report:
+        completed = 0
+
+        def for_scale(scale: int) -> loop.ProgressCallback:
+            def progress(done: int, advanced: int, text: str | None) -> None:
+                nonlocal completed
+                completed += advanced
+                report(completed, advanced, f"scale {scale}")
+
+            return progress
+
+        yield for_scale
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a group of members trains: `stages`, in order, are (recipe, number of scales it trains up to),
+    so IDC's unmasked coarse scales and masked fine scales each keep their own schedule; `spec_for(n)`
+    describes scale n."""
+
+    stages: tuple[tuple[Recipe, int], ...]
+    spec_for: Callable[[int], Any]
+
+    @property
+    def num_scales(self) -> int:
+        return self.stages[-1][1]
+
+    def niter(self, scale: int) -> int:
+        return next(recipe.niter for recipe, upto in self.stages if scale < upto)
+
+
+def train_run(
+    label: str,
+    cfg,
+    run_dirs: Sequence[Path],
+    *,
+    check: Callable[[int], None],
+    write: Callable[[int], list],
+    plan: Callable[[int], Plan],
+    group: Callable[[int], Hashable] = lambda index: index,
+    progress_dir: Callable[[int], Path] | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> None:
+    """Trains the pyramids of a run, the way every single-example GAN's `train` does: member i (input i)
+    lives in `run_dirs[i]`; members whose `group` keys are equal train together as one sharded program.
+
+    A folder that already holds a run (run.json) is refused without `resume`, else `check(i)` raises
+    InputError when its run is from another config; then `write(i)` writes member i's run.json and reals
+    and returns its real input per scale. `plan(i)` says how member i's group trains (the group's first
+    member is asked). A scale in progress is checkpointed to `progress_dir(group number)` (default
+    `<run_dirs[0]>/progress`), finished scales to `<run>/scales/`, which a resume skips.
+
+    Args:
+      label: the progress bar's name ("SinGAN").
+      cfg: the config (`iters_per_call`, `checkpoint_every`, `seed`; validated by the config itself).
+      show_progress: draw a progress bar.
+      on_chunk: called as on_chunk(scale, iteration) after each compiled call (hooks and tests).
+
+    Raises:
+      InputError: an existing run in a folder without `resume`, or `check`'s.
+      NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint stays on disk).
+    """
+    run_dirs = [Path(d) for d in run_dirs]
+    for index, run_dir in enumerate(run_dirs):
+        if (run_dir / "run.json").exists():
+            if not resume:
+                raise InputError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+            check(index)
+    groups: dict[Hashable, list[Member]] = {}
+    for index, run_dir in enumerate(run_dirs):
+        groups.setdefault(group(index), []).append(Member(run_dir, write(index), index))
+    plans = [plan(members[0].index) for members in groups.values()]
+    total = sum(
+        sum(p.niter(n) for n in range(min(store.finished_scales(m.run_dir) for m in members), p.num_scales))
+        for members, p in zip(groups.values(), plans, strict=True)
+    )
+    progress_dir = progress_dir or (lambda _: run_dirs[0] / "progress")
+    with progress_bar(total, label, show_progress) as progress:
+        for number, (members, p) in enumerate(zip(groups.values(), plans, strict=True)):
+            for recipe, upto in p.stages:
+                # The trainer skips finished scales, so a resume continues in the right stage.
+                train_members(recipe, members, upto, p.spec_for, progress_dir(number), progress, on_chunk)
 
 
 def train_members(
@@ -252,11 +346,11 @@ def train_members(
     num_scales: int,
     spec_for: Callable[[int], Any],
     progress_dir: Path,
-    report: Report,
+    progress: ScaleProgress,
     on_chunk: Callable[[int, int], None] | None,
 ) -> None:
-    """Trains the scales that are not finished yet for every member (one group of equal geometry),
-    saving each finished scale into the member's run folder."""
+    """Trains the scales below `num_scales` that are not finished yet for every member (one group of
+    equal geometry), saving each finished scale into the member's run folder."""
     num_models = len(members)
     start = min(store.finished_scales(m.run_dir) for m in members)
     records = [stack([store.load_scale(m.run_dir, n) for m in members]) for n in range(start)]
@@ -267,7 +361,7 @@ def train_members(
             spec_for(n),
             records,
             progress_dir / f"scale{n:02d}",
-            report,
+            progress(n),
             on_chunk,
             warm_start=n > 0 and recipe.warm_start(n),
         )
@@ -277,20 +371,34 @@ def train_members(
         records.append(record)
 
 
+@dataclasses.dataclass
+class _ScaleCheckpointing(loop.Checkpointing):
+    """The in-scale checkpoints; before the first one, the finished scales are what is kept."""
+
+    def last_good(self) -> str:
+        latest = self.checkpoints.latest_step()
+        return f"iteration {latest} of this scale in {self.checkpoints.directory}" if latest else "the finished scales"
+
+
 def train_scale(
     recipe: Recipe,
     members: Sequence[Member],
     spec,
     records: list,
     checkpoint_dir: Path,
-    report: Report,
+    progress: loop.ProgressCallback | None,
     on_chunk: Callable[[int, int], None] | None,
     warm_start: bool,
     extras: tuple = (),
 ) -> dict:
     """Trains scale `spec.scale` of every member (stacked on a `models` axis) on top of the frozen
-    `records` (scales 0..n-1, stacked); resumes from `checkpoint_dir`. Returns the finished scale's
-    record (host arrays, stacked).
+    `records` (scales 0..n-1, stacked) with `loop.fit`; resumes from `checkpoint_dir`. Returns the
+    finished scale's record (host arrays, stacked).
+
+    The loop's state is {"state": training state, "data": scale data} (both checkpointed, as the scale
+    data of a resumed scale must be the saved one); a call runs `iterations_per_call` iterations, the
+    ones a whole call would overshoot one by one. Every `iters_per_call` iterations the metrics are
+    read back, checked, and each member's means appended to its `metrics.jsonl`.
 
     `extras`: further stacked arrays passed to `recipe.scale_data` (e.g. SinGAN paint's colour centres).
     """
@@ -311,64 +419,40 @@ def train_scale(
     )
     warm = unstack(records[n - 1], num_models) if warm_start else [None] * num_models
     state = stack([recipe.init_state(spec, setup_keys[i, 1], warm[i]) for i in range(num_models)])
-    checkpoints = StepCheckpoints(checkpoint_dir)
-    it = 0
-    latest = checkpoints.latest_step()
-    if latest is not None:
-        restored = checkpoints.restore(latest, target={"state": state, "data": jax.device_get(data)})
-        state, data, it = restored["state"], restored["data"], latest
-    state, data, keys = shard_models((state, data, model_keys), mesh)
-    report(n, it, it)
-    try:
-        while it < recipe.niter:
-            length = min(cfg.iters_per_call, recipe.niter - it)
-            new_state, metrics = run_iterations(recipe, spec, length, mesh, state, data, frozen, keys)
-            check_finite(recipe.metric_names, metrics, members, n, it, checkpoints)
-            state, it = new_state, it + length
-            log_metrics(recipe.metric_names, members, n, it, metrics)
-            report(n, it, length)
-            if it % cfg.checkpoint_every == 0 and it < recipe.niter:
-                checkpoints.save(it, {"state": state, "data": data})
-            if on_chunk is not None:
-                on_chunk(n, it)
-    except KeyboardInterrupt:
-        if it < recipe.niter and checkpoints.latest_step() != it:
-            checkpoints.save(it, {"state": state, "data": data})
-        raise
-    return jax.device_get(recipe.record(spec, state, data, model_keys))
 
+    def as_step(length: int) -> Callable:
+        program = compiled_chunk(recipe, spec, length, mesh)
 
-def run_iterations(recipe: Recipe, spec, length: int, mesh, state, data, frozen, keys):
-    """`length` iterations as one compiled call, or (on CPU) as calls of one iteration each."""
-    per_call = min(iterations_per_call(recipe.cfg), length)
-    if length % per_call:
-        per_call = 1
-    history = []
-    for _ in range(length // per_call):
-        state, metrics = compiled_chunk(recipe, spec, per_call, mesh)(state, data, frozen, keys)
-        history.append(metrics)
-    return state, {k: np.concatenate([np.asarray(m[k]) for m in history], axis=1) for k in recipe.metric_names}
+        def step(current: dict, batch, keys):
+            new, metrics = program(current["state"], current["data"], frozen, keys)
+            return {"state": new, "data": current["data"]}, metrics
 
+        return step
 
-def check_finite(names: Sequence[str], metrics: dict, members, scale: int, it: int, checkpoints) -> None:
-    """Raises NonFiniteLossError at the first NaN/Inf metric (models, iterations) of the chunk."""
-    values = np.stack([np.asarray(metrics[k]) for k in names], axis=-1)  # models, iters, metrics
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return
-    model, step, metric = (int(i[0]) for i in np.nonzero(bad))
-    last = checkpoints.latest_step()
-    kept = f"iteration {last} of this scale in {checkpoints.directory}" if last else "the finished scales"
-    raise NonFiniteLossError(
-        f"non-finite {names[metric]} at scale {scale}, iteration {it + step} "
-        f"({members[model].run_dir}); training stopped, last good checkpoint: {kept}"
+    def log(done: int, block: dict[str, np.ndarray]) -> None:
+        for i, m in enumerate(members):
+            row = {"scale": n, "iteration": done}
+            row.update({k: float(np.mean(block[k][:, i])) for k in recipe.metric_names})
+            with open(m.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    per_call = iterations_per_call(cfg)
+    final, _ = loop.fit(
+        as_step(per_call),
+        shard_models({"state": state, "data": data}, mesh),
+        recipe.niter,
+        rng=shard_models(model_keys, mesh),
+        steps_per_call=per_call,
+        remainder_step=as_step(1) if per_call > 1 else None,
+        log_every=cfg.iters_per_call,
+        checkpointing=_ScaleCheckpointing(
+            StepCheckpoints(checkpoint_dir), cfg.checkpoint_every, unpack=lambda tree: shard_models(tree, mesh)
+        ),
+        on_log=log,
+        after_call=None if on_chunk is None else lambda done, _: on_chunk(n, done),
+        progress=progress,
+        label=f"scale {n},",
+        describe=lambda index: str(members[index[0]].run_dir),
+        keep_history=False,
     )
-
-
-def log_metrics(names: Sequence[str], members, scale: int, it: int, metrics: dict) -> None:
-    """Appends one row per member (chunk means) to `<run>/metrics.jsonl`."""
-    for i, m in enumerate(members):
-        row = {"scale": scale, "iteration": it}
-        row.update({k: float(np.mean(np.asarray(metrics[k])[i])) for k in names})
-        with open(m.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+    return jax.device_get(recipe.record(spec, final["state"], final["data"], model_keys))

@@ -3,7 +3,7 @@
 A run trains one penzai `llamalike_common` transformer (swiglu MLP, RoPE, RMSNorm, untied embeddings) from
 scratch and writes a folder that IS a Hugging Face LLaMA checkpoint: `config.json` (transformers 5 form),
 `model.safetensors`, the task's word-level tokenizer, and `task.json` (task, settings, final accuracy).
-`jaxinterp.mech.load.load_pretrained(folder)` and `transformers.AutoModelForCausalLM.from_pretrained(folder)`
+`jaxinterp.mech.models.load.load_pretrained(folder)` and `transformers.AutoModelForCausalLM.from_pretrained(folder)`
 both read it, so every mech tool (patching, attribution, ablation) runs on the trained model.
 
 Decisions:
@@ -26,8 +26,12 @@ Decisions:
   * Resuming: the whole training state (params, optimiser state, step) is saved with orbax in
     `<out>/progress/` every `checkpoint_every` steps and on Ctrl-C; step s's data and the schedule depend
     only on (config, s), so an interrupted and resumed run reproduces the uninterrupted one.
+  * The loop is `jaxinterp.loop.fit`: the step's metrics stay on the device and are read back (and checked
+    for NaN/Inf) every `LOG_EVERY` steps, before each checkpoint and at the end, not after every step; an
+    `on_step` callback asks for every step's metrics and so reads them back every step. The accuracy
+    target (`stop_at_accuracy`) is checked after every `stop_check_every`-th step, as before.
 
-Axis names of the model are penzai's (see `jaxinterp/mech/llamalike.py`): batch, seq, embedding,
+Axis names of the model are penzai's (see `jaxinterp/mech/models/llamalike.py`): batch, seq, embedding,
 vocabulary, neurons, heads, projection.
 """
 
@@ -49,11 +53,11 @@ from jaxtyping import Array, Float, Int
 from penzai import pz
 from penzai.models.transformer import model_parts
 from penzai.models.transformer.variants import llamalike_common as llc
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from jaxinterp import hf, loop
 from jaxinterp.checkpoint import StepCheckpoints
-from jaxinterp.errors import InputError, NonFiniteLossError
-from jaxinterp.mech.hf_export import save_llamalike
+from jaxinterp.errors import InputError
+from jaxinterp.mech.models.hf_export import save_llamalike
 from jaxinterp.mech.tasks import Task, get_task
 from jaxinterp.mech.tasks.base import BOS, PAD, UNK, Examples, word_ids
 from jaxinterp.mech.word_tokenizer import save_tokenizer
@@ -61,6 +65,7 @@ from jaxinterp.mech.word_tokenizer import save_tokenizer
 TASK_FILE = "task.json"
 CONFIG_FILE = "train_config.json"
 PROGRESS_DIR = "progress"
+LOG_EVERY = 50  # steps between metric read-backs (and NaN checks) when nobody asks for every step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +267,7 @@ def make_train_step(cfg: TrainConfig, layout: ParamLayout) -> Callable:
         params = optax.apply_updates(params, updates)
         return {"params": params, "opt_state": opt_state, "step": state["step"] + 1}, metrics
 
-    return jax.jit(train_step, donate_argnums=0)
+    return loop.jit_step(train_step)
 
 
 def init_state(cfg: TrainConfig, task: Task) -> tuple[llc.LlamalikeTransformerConfig, ParamLayout, dict]:
@@ -279,7 +284,7 @@ def init_state(cfg: TrainConfig, task: Task) -> tuple[llc.LlamalikeTransformerCo
 def _pretrained_params(folder: str, layout: ParamLayout, fresh: list[jax.Array]) -> list[jax.Array]:
     """The parameters of the run folder `folder` in `layout`'s order; `InputError` unless they have the shapes
     of `fresh` (this run's initial parameters)."""
-    from jaxinterp.mech.load import load_pretrained
+    from jaxinterp.mech.models.load import load_pretrained
 
     if not (Path(folder) / "config.json").is_file():
         raise InputError(f"init_from: no trained run folder at {folder}")
@@ -362,64 +367,65 @@ def train(
       out: run folder; its `progress/` sub-folder holds the resumable state until the run finishes.
       resume: continue from the newest checkpoint in `out` (the settings must match the saved ones).
       show_progress: draw a rich progress bar with the running loss and accuracy.
-      on_step: called after every step with (steps done, that step's metrics).
+      on_step: called for every step with (steps done, that step's metrics), right after it; giving it makes
+        the loop read the metrics back after every step (a host sync), otherwise every `LOG_EVERY` steps.
 
     Returns:
       The trained model, the folder, per-step metrics and the evaluation on `cfg.eval_size` fresh prompts.
 
     Raises:
       InputError: unknown task or size, bad settings, or `out` holding another run.
-      NonFiniteLossError: the loss became NaN/Inf (names the step; the last checkpoint stays on disk).
+      NonFiniteLossError: the loss became NaN/Inf (names the step and the folder; the last good checkpoint
+        stays on disk: a checkpoint is only written once the metrics up to it were read back finite).
       KeyboardInterrupt: after saving the state, so `resume=True` continues from there.
     """
     cfg.check()
     task = get_task(cfg.task, **cfg.task_settings)
     out = Path(out)
-    checkpoints = _prepare_folder(cfg, out, resume)
+    checkpoints = _prepare_folder(cfg, out, resume)  # refuses a leftover run unless `resume`
     mcfg, layout, state = init_state(cfg, task)
-    latest = checkpoints.latest_step() if resume else None
-    if latest is not None:
-        state = jax.tree_util.tree_map(jnp.asarray, checkpoints.restore(latest, state))
-    step_fn, rng = make_train_step(cfg, layout), jax.random.key(cfg.seed + 1)
     evaluate, eval_examples = make_evaluate(layout), task.sample(batch_seed(cfg, 1), cfg.eval_size)
     history: list[dict[str, float]] = []
-    step, start = int(state["step"]), time.perf_counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        bar = progress.add_task(f"{cfg.task} {cfg.size}", total=cfg.steps, completed=step)
-        try:
-            while step < cfg.steps:
-                batch = training_batch(task, batch_seed(cfg, 0, step), cfg.batch_size)
-                state, metrics = step_fn(state, batch, rng)  # the old state is donated: keep no reference
-                metrics = {k: float(v) for k, v in metrics.items()}
-                if not np.isfinite(metrics["loss"]):
-                    kept = checkpoints.latest_step()
-                    raise NonFiniteLossError(
-                        f"non-finite loss at step {step + 1} of {cfg.steps} ({out}); training stopped, "
-                        f"last good checkpoint: {'step ' + str(kept) if kept is not None else 'none'}"
-                    )
-                step += 1
-                history.append({"step": step, **metrics})
-                if on_step is not None:
-                    on_step(step, metrics)
-                if _reached_target(cfg, step, functools.partial(evaluate, state["params"], eval_examples)):
-                    break
-                if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                    checkpoints.save(step, state)
-                recent = history[-20:]
-                progress.update(
-                    bar,
-                    completed=step,
-                    description=f"{cfg.task} {cfg.size} loss {np.mean([h['loss'] for h in recent]):.3f} "
-                    f"acc {np.mean([h['accuracy'] for h in recent]):.2f}",
-                )
-        except KeyboardInterrupt:
-            done = int(state["step"])  # may be one ahead of `step` if interrupted right after a step
-            if done < cfg.steps and checkpoints.latest_step() != done:
-                checkpoints.save(done, state)
-            raise
+
+    def record(done: int, block: dict[str, np.ndarray]) -> None:
+        """Appends a read-back block's steps to `history` (numbered) and hands each to `on_step`."""
+        rows = loop.history_rows(block)
+        for i, metrics in enumerate(rows):
+            step = done - len(rows) + i + 1
+            history.append({"step": step, **metrics})
+            if on_step is not None:
+                on_step(step, metrics)
+
+    def describe(_block: dict[str, np.ndarray]) -> str:
+        recent = history[-20:]
+        loss, accuracy = np.mean([h["loss"] for h in recent]), np.mean([h["accuracy"] for h in recent])
+        return f"loss {loss:.3f} acc {accuracy:.2f}"
+
+    def reached_target(done: int, state: dict) -> bool:
+        return _reached_target(cfg, done, functools.partial(evaluate, state["params"], eval_examples))
+
+    checkpointing = loop.Checkpointing(
+        checkpoints, every=cfg.checkpoint_every, unpack=lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)
+    )
+    start = time.perf_counter()
+    with loop.progress_bar(cfg.steps, f"{cfg.task} {cfg.size}", show=show_progress) as progress:
+        state, _ = loop.fit(
+            make_train_step(cfg, layout),
+            state,
+            cfg.steps,
+            batch_for=lambda step: training_batch(task, batch_seed(cfg, 0, step), cfg.batch_size),
+            rng=jax.random.key(cfg.seed + 1),
+            log_every=1 if on_step is not None else LOG_EVERY,
+            checkpointing=checkpointing,
+            on_log=record,
+            after_call=reached_target,
+            progress=progress,
+            describe_progress=describe,
+            label=f"mech train {out}",
+            keep_history=False,
+        )
     params = state["params"]
-    result = {**evaluate(params, eval_examples), "steps_run": step}
+    result = {**evaluate(params, eval_examples), "steps_run": int(state["step"])}
     model = bind(layout, params, mutable=True)
     export(model, mcfg, task, cfg, result, out)
     checkpoints.delete_all()
@@ -464,7 +470,4 @@ def read_task_file(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / TASK_FILE
     if not path.is_file():
         raise InputError(f"{path} is missing (not a folder written by `jaxinterp mech train`); pass --task")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(f"cannot read {path} as JSON: {err}") from err
+    return hf.read_json(path)

@@ -9,11 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from penzai import pz
-from penzai.models.transformer.variants import llamalike_common
 
 from jaxinterp.mech import patching
 from jaxinterp.mech.circuits import cmap, mean_ablation
 from jaxinterp.mech.circuits.nodes import Circuit, all_heads_at, random_circuit
+from tests.compiles import count_compiles
+from tests.mech import tiny_models
 
 LAYERS, HEADS, SEQ, BATCH, VOCAB = 2, 3, 6, 4, 37
 CHUNK = 2  # prompts per compiled call: one shape for most tests, so few compiles
@@ -22,18 +23,7 @@ ROLES = {"vf": "last", "pt": "last", "pd": "query_label", "sr": "prev_query_labe
 
 @functools.cache
 def tiny_llama(seed=0, kv_heads=HEADS, query_multiplier=1, frozen=True):
-    config = llamalike_common.LlamalikeTransformerConfig(
-        num_kv_heads=kv_heads,
-        query_head_multiplier=query_multiplier,
-        embedding_dim=24,
-        projection_dim=8,
-        mlp_hidden_dim=40,
-        num_decoder_blocks=LAYERS,
-        vocab_size=VOCAB,
-        mlp_variant="swiglu",
-        tie_embedder_and_logits=False,
-    )
-    model = llamalike_common.build_llamalike_transformer(config, init_base_rng=jax.random.key(seed))
+    model = tiny_models.tiny_llama(kv_heads, query_multiplier, LAYERS, seed)
     return pz.freeze_params(model) if frozen else model
 
 
@@ -239,10 +229,10 @@ def test_chunks_and_repeated_calls_reuse_one_compiled_program():
     model, prompts = tiny_llama(), rows(13, batch=7)
     mean = mean_ablation.mean_head_outputs(model, named(rows(14, batch=3)), chunk=3)
     keep = np.random.default_rng(2).random((7, LAYERS, SEQ, HEADS)) < 0.5
-    before = mean_ablation._ablated_last_logits._cache_size()
-    for _ in range(2):  # 3 chunks of 3 (the last padded), twice: a fresh `with_sites` copy each call
+    mean_ablation.circuit_logits(model, named(prompts), mean, keep, chunk=3)  # compiles its programs
+    with count_compiles() as compiles:  # 3 chunks of 3 (the last padded) again, with a fresh `with_sites` copy
         mean_ablation.circuit_logits(model, named(prompts), mean, keep, chunk=3)
-    assert mean_ablation._ablated_last_logits._cache_size() - before == 1
+    assert compiles == []
 
 
 def test_cmap_recovers_the_one_head_a_donor_changed():

@@ -1,13 +1,17 @@
-"""mech/circuits/dcm.py: exact limits of the DCM masks, and recovery of planted components by both variants."""
+"""mech/circuits/dcm.py: exact limits of the DCM masks, recovery of planted components by both variants, one
+compile per step across runs, and NaN losses stopping with `NonFiniteLossError`."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from penzai import pz
 
+from jaxinterp.errors import NonFiniteLossError
 from jaxinterp.mech import patching
 from jaxinterp.mech.circuits import dcm
-from tests.mech.test_patching import tiny_llama
+from tests.compiles import count_compiles
+from tests.mech.tiny_models import tiny_llama
 
 GROUP = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]  # every head of tiny_llama(3, 1)
 PLANTED_HEADS = [(0, 1), (1, 2)]
@@ -144,3 +148,36 @@ def test_dcm_variable_binding_recovers_a_planted_head_and_mlp():
     assert found["value"] >= 0.9 and found["invariance"] >= 0.9
     nothing = dcm.evaluate_binding(model, fresh_value, fresh_operation, [], [])
     assert nothing == {"value": 0.0, "invariance": 1.0}  # by construction: the desiderata need the patch
+
+
+def _random_pairs(seed, n=8, length=5):
+    rng = np.random.default_rng(seed)
+    return (prompts(seed, n, length), prompts(seed + 1, n, length), *rng.integers(3, 37, (2, n)).astype(np.int32))
+
+
+def test_repeated_runs_reuse_the_compiled_steps():
+    """Both variants' steps are module-level compiled functions: a second run with the same shapes compiles
+    nothing new (the binding step used to be jitted inside its factory, once per call)."""
+    model = pz.freeze_params(tiny_llama(3, 1))
+    base, source = prompts(40, 16, 5), prompts(41, 16, 5)
+    last, targets = np.full(16, 4), np.random.default_rng(0).integers(3, 37, 16)
+    group_args = (model, base, source, targets, GROUP, last, last)
+    dcm.dcm_group(*group_args, batch_size=4, epochs=1)
+    binding_args = (model, _random_pairs(42), _random_pairs(44))
+    dcm.dcm_variable_binding(*binding_args, iterations=2)
+    with count_compiles() as compiles:
+        dcm.dcm_group(*group_args, batch_size=4, epochs=1, seed=1, sparsity=0.02)
+        dcm.dcm_variable_binding(*binding_args, iterations=3, sparsity=0.05)
+    assert compiles == []
+
+
+def test_non_finite_losses_stop_both_variants_with_the_step():
+    model = pz.freeze_params(tiny_llama(3, 1))
+    base, source = prompts(40, 16, 5), prompts(41, 16, 5)
+    last, targets = np.full(16, 4), np.random.default_rng(0).integers(3, 37, 16)
+    # A NaN sparsity weight makes the very first loss NaN.
+    with pytest.raises(NonFiniteLossError, match=r"loss at DCM group step 1\b"):
+        dcm.dcm_group(model, base, source, targets, GROUP, last, last, batch_size=4, sparsity=float("nan"))
+    # The first value loss is finite (the mask starts at 1); the NaN update poisons the invariance loss after it.
+    with pytest.raises(NonFiniteLossError, match=r"invariance at DCM variable binding step 1\b"):
+        dcm.dcm_variable_binding(model, _random_pairs(42), _random_pairs(44), iterations=4, sparsity=float("nan"))

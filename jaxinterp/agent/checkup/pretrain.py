@@ -39,11 +39,12 @@ import numpy as np
 from jaxtyping import UInt8
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from jaxinterp import loop
 from jaxinterp.agent.checkup import drawer, probe, ssl
 from jaxinterp.agent.checkup.render import render_batch
 from jaxinterp.data.images import save_png, uint8_to_unit
 from jaxinterp.data.report import write_index
-from jaxinterp.errors import InputError, NonFiniteLossError
+from jaxinterp.errors import InputError
 
 SOURCES = ("code", "noise")
 
@@ -101,24 +102,34 @@ def train_encoder(
     progress: Progress | None = None,
     label: str = "simclr",
 ) -> tuple[dict, list[float]]:
-    """SimCLR on `images` for `cfg.steps` steps from seed `seed`; returns the parameters and the loss curve."""
+    """SimCLR on `images` for `cfg.steps` steps from seed `seed`; returns the parameters and the loss curve.
+
+    Runs on `jaxinterp.loop.fit`: the losses stay on the device until a log step (every 50 steps and the
+    last), where a NaN/Inf raises `NonFiniteLossError` naming the step and `label`. The batch of step t is
+    the t-th draw of `np.random.default_rng(seed)` (all drawn up front, the same draws as step by step).
+    """
     rng = jax.random.key(seed)
     init_key, step_key = jax.random.split(rng)
     state = ssl.init_state(cfg, init_key, images.shape[1])
-    train_step = ssl.make_train_step(cfg)
     batches = np.random.default_rng(seed)
-    losses = []
-    task = progress.add_task(label, total=cfg.steps) if progress is not None else None
-    for step in range(cfg.steps):
-        batch = images[batches.choice(len(images), cfg.batch_size, replace=False)]
-        state, metrics = train_step(state, jnp.asarray(batch, jnp.float32) / 255.0, step_key)
-        loss = float(metrics["loss"])
-        if not np.isfinite(loss):
-            raise NonFiniteLossError(f"SimCLR loss is {loss} at step {step} ({label})")
-        losses.append(loss)
-        if task is not None:
-            progress.advance(task)
-    return state.params, losses
+    picks = [batches.choice(len(images), cfg.batch_size, replace=False) for _ in range(cfg.steps)]
+    report = None
+    if progress is not None:
+        task = progress.add_task(label, total=cfg.steps)
+
+        def report(done: int, advanced: int, text: str | None) -> None:
+            progress.update(task, completed=done)
+
+    state, history = loop.fit(
+        ssl.make_train_step(cfg),  # folds the step into `step_key` itself
+        state,
+        cfg.steps,
+        batch_for=lambda t: jnp.asarray(images[picks[t]], jnp.float32) / 255.0,
+        rng=step_key,
+        progress=report,
+        label=f"SimCLR {label}",
+    )
+    return state.params, history["loss"].tolist()
 
 
 def probe_accuracy(params: dict, cfg: ssl.SSLConfig, data: tuple[np.ndarray, np.ndarray], pcfg: probe.ProbeConfig):

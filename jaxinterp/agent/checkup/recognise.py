@@ -31,9 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float, UInt8
+from jaxtyping import Float, UInt8
 from PIL import Image
 
+from jaxinterp import loop
 from jaxinterp.agent.checkup import ssl
 from jaxinterp.agent.checkup.concepts import SHAPES
 from jaxinterp.agent.checkup.drawer import draw
@@ -261,21 +262,27 @@ def _fit(images: UInt8[np.ndarray, "n h w 3"], labels: np.ndarray, cfg: ShapeCla
     params = model.init(init_key, jnp.zeros((1, cfg.size, cfg.size, 3)))["params"]
     tx = optax.adamw(optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps), weight_decay=1e-4)
 
-    @jax.jit
-    def step(params, opt_state, x: Float[Array, "b h w 3"], y, rng):
-        x = ssl.augment(rng, x, cfg.encoder)
+    def step(state: dict, batch: tuple, rng) -> tuple[dict, dict]:
+        x, y = batch
+        x = ssl.augment(jax.random.fold_in(rng, state["step"]), jnp.asarray(x, jnp.float32) / 255.0, cfg.encoder)
 
         def loss_fn(p):
             return optax.softmax_cross_entropy_with_integer_labels(model.apply({"params": p}, x), y).mean()
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        loss, grads = jax.value_and_grad(loss_fn)(state["params"])
+        updates, opt_state = tx.update(grads, state["opt"], state["params"])
+        new = {"params": optax.apply_updates(state["params"], updates), "opt": opt_state, "step": state["step"] + 1}
+        return new, {"loss": loss}
 
-    opt_state = tx.init(params)
-    order = np.random.default_rng(cfg.seed)
-    for i in range(cfg.steps):
-        idx = order.choice(len(images), min(cfg.batch_size, len(images)), replace=False)
-        x = jnp.asarray(images[idx], jnp.float32) / 255.0
-        params, opt_state, _ = step(params, opt_state, x, jnp.asarray(labels[idx]), jax.random.fold_in(step_key, i))
-    return params
+    order = np.random.default_rng(cfg.seed)  # batches drawn up front, in the order the steps use them
+    batches = [order.choice(len(images), min(cfg.batch_size, len(images)), replace=False) for _ in range(cfg.steps)]
+    state = {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+    state, _ = loop.fit(
+        loop.jit_step(step),
+        state,
+        cfg.steps,
+        batch_for=lambda i: (images[batches[i]], labels[batches[i]]),
+        rng=step_key,
+        label="shape classifier",
+    )
+    return state["params"]

@@ -33,9 +33,10 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, UInt8
 
+from jaxinterp import loop
 from jaxinterp.agent.maia import render
 from jaxinterp.checkpoint import load_tree, save_tree
-from jaxinterp.errors import InputError, NonFiniteLossError
+from jaxinterp.errors import InputError
 
 CLASSES = render.KINDS
 
@@ -152,7 +153,12 @@ def train(
     learning_rate: float = 3e-3,
     seed: int = 0,
 ) -> tuple[Subject, list[float]]:
-    """Trains a subject on a concept-scenes source; returns it and the loss per step."""
+    """Trains a subject on a concept-scenes source; returns it and the loss per step.
+
+    Runs on `jaxinterp.loop.fit` (losses read back every 50 steps and at the end; a NaN/Inf raises
+    `NonFiniteLossError` naming the step). The batch of step t is the t-th draw of
+    `np.random.default_rng(seed)` (drawn up front: the same draws as step by step).
+    """
     if steps < 1:
         raise InputError(f"steps must be at least 1, got {steps}")
     images = np.stack([np.asarray(source[i]["image"]) for i in range(len(source))])
@@ -165,9 +171,9 @@ def train(
     opt = optax.adam(learning_rate)
     state = (params, opt.init(params))
 
-    @jax.jit
     def train_step(state, batch, rng):
         params, opt_state = state
+        del rng  # no dropout or augmentation: nothing random in a step
 
         def loss_fn(p):
             logits, _ = net.apply({"params": p}, batch["image"])
@@ -179,16 +185,16 @@ def train(
         return (optax.apply_updates(params, updates), opt_state), {"loss": loss, "accuracy": accuracy}
 
     order = np.random.default_rng(seed)
-    losses = []
-    for step in range(steps):
-        idx = order.choice(len(images), batch_size, replace=len(images) < batch_size)
-        batch = {"image": to_input(images[idx]), "label": jnp.asarray(labels[idx])}
-        state, metrics = train_step(state, batch, jax.random.fold_in(rng, step + 1))
-        loss = float(metrics["loss"])
-        if not np.isfinite(loss):
-            raise NonFiniteLossError(f"subject training: loss is {loss} at step {step}")
-        losses.append(loss)
-    return Subject(cfg, jax.tree_util.tree_map(np.asarray, state[0])), losses
+    picks = [order.choice(len(images), batch_size, replace=len(images) < batch_size) for _ in range(steps)]
+    state, history = loop.fit(
+        loop.jit_step(train_step),
+        state,
+        steps,
+        batch_for=lambda t: {"image": to_input(images[picks[t]]), "label": jnp.asarray(labels[picks[t]])},
+        rng=rng,
+        label="subject training",
+    )
+    return Subject(cfg, jax.tree_util.tree_map(np.asarray, state[0])), history["loss"].tolist()
 
 
 def save(subject: Subject, folder: str | Path) -> Path:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -43,10 +42,10 @@ import optax
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from jaxinterp import loop
 from jaxinterp.checkpoint import StepCheckpoints
-from jaxinterp.errors import InputError, NonFiniteLossError
+from jaxinterp.errors import InputError
 from jaxinterp.gen.asapnet.discriminator import MultiscaleDiscriminator, discriminate
 from jaxinterp.gen.asapnet.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, vgg_loss
 from jaxinterp.gen.asapnet.vgg import PerceptualNet
@@ -245,10 +244,6 @@ def make_train_step(
     return step
 
 
-def _alive(tree: Any) -> bool:
-    return not any(getattr(x, "is_deleted", lambda: False)() for x in jax.tree_util.tree_leaves(tree))
-
-
 def fit(
     state: TrainState,
     batches: Callable[[int], Batch] | Iterable[Batch],
@@ -260,53 +255,47 @@ def fit(
     checkpoint_every: int = 5000,
     mesh: Mesh | None = None,
     show_progress: bool = True,
+    log_every: int = 50,
 ) -> tuple[TrainState, list[dict[str, float]]]:
-    """Runs `step_fn` until `state.step == steps`; returns the final state and each step's metrics.
+    """Runs `step_fn` (on the shared `loop.fit`) until step `steps`; returns the final state and each step's
+    metrics.
 
-    Resumes from the newest checkpoint in `checkpoint_dir` (if any), saves there every `checkpoint_every`
-    steps, at the end, and on Ctrl-C (then re-raises). `batches` is either a function of the step index
-    (so a resumed run sees the same data) or an iterable, read from its start. `state` is consumed (the
-    compiled step donates its buffers); keep a host copy (`jax.device_get`) if it is needed afterwards.
+    Resumes from the newest checkpoint in `checkpoint_dir` (if any; else from `state`, a fresh state),
+    saves there every `checkpoint_every` steps, at the end, and on Ctrl-C (then re-raises). `batches` is
+    either a function of the step index (so a resumed run sees the same data) or an iterable, read from
+    its start. `state` is consumed (the compiled step donates its buffers); keep a host copy
+    (`jax.device_get`) if it is needed afterwards. Metrics are read back every `log_every` steps.
 
     Raises:
       NonFiniteLossError: a metric became NaN/Inf; the message names the step and the last checkpoint.
     """
     rng = jax.random.PRNGKey(0) if rng is None else rng
-    checkpoints = StepCheckpoints(checkpoint_dir) if checkpoint_dir is not None else None
-    if checkpoints is not None and (latest := checkpoints.latest_step()) is not None:
-        state = checkpoints.restore(latest, target=state)
-    state = replicate(state, mesh) if mesh is not None else jax.device_put(state)
     if callable(batches):
         next_batch = batches
     else:
         iterator = iter(batches)
         next_batch = lambda _: next(iterator)  # noqa: E731
-    history: list[dict[str, float]] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        task = progress.add_task("train", total=steps, completed=int(state.step))
-        try:
-            while (done := int(state.step)) < steps:
-                batch = next_batch(done)
-                state, metrics = step_fn(state, shard_batch(batch, mesh) if mesh is not None else batch, rng)
-                metrics = {k: float(v) for k, v in metrics.items()}
-                bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-                if bad:
-                    kept = checkpoints.latest_step() if checkpoints is not None else None
-                    where = f"step {kept} in {checkpoints.directory}" if kept is not None else "none"
-                    raise NonFiniteLossError(
-                        f"non-finite {', '.join(bad)} at step {done + 1}; stopped, last good checkpoint: {where}"
-                    )
-                history.append(metrics)
-                progress.update(
-                    task,
-                    advance=1,
-                    description=f"d {metrics['d_loss']:.3f} g {metrics['g_gan']:.3f} l1 {metrics['l1']:.3f}",
-                )
-                if checkpoints is not None and ((done + 1) % checkpoint_every == 0 or done + 1 == steps):
-                    checkpoints.save(done + 1, state)
-        except KeyboardInterrupt:
-            if checkpoints is not None and _alive(state) and checkpoints.latest_step() != int(state.step):
-                checkpoints.save(int(state.step), state)
-            raise
-    return state, history
+    place = functools.partial(replicate, mesh=mesh) if mesh is not None else jax.device_put
+    checkpointing = None
+    if checkpoint_dir is not None:
+        checkpointing = loop.Checkpointing(
+            StepCheckpoints(checkpoint_dir), checkpoint_every, unpack=place, save_final=True
+        )
+
+    def describe_progress(block: dict[str, np.ndarray]) -> str:
+        return f"d {block['d_loss'][-1]:.3f} g {block['g_gan'][-1]:.3f} l1 {block['l1'][-1]:.3f}"
+
+    with loop.progress_bar(steps, "train", show_progress) as progress:
+        state, history = loop.fit(
+            step_fn,
+            place(state),
+            steps,
+            start=int(state.step),
+            batch_for=lambda i: shard_batch(next_batch(i), mesh) if mesh is not None else next_batch(i),
+            rng=rng,
+            log_every=log_every,
+            checkpointing=checkpointing,
+            progress=progress,
+            describe_progress=describe_progress,
+        )
+    return state, loop.history_rows(history)

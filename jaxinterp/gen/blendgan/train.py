@@ -85,7 +85,6 @@ from jaxinterp.gen.blendgan.model import networks
 from jaxinterp.gen.blendgan.sampling import frozen_prev, generator_input
 from jaxinterp.gen.gan_losses import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid
-from jaxinterp.gen.pyramid_train import Member
 from jaxinterp.gen.singan.sampling import draw_noise
 from jaxinterp.gen.singan.train import ScaleSpec, geometry_for, optimizers
 
@@ -269,28 +268,25 @@ def train(
       NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint stays on disk).
     """
     cfg = cfg or BlendGANConfig()
-    if cfg.checkpoint_every % cfg.iters_per_call:
-        raise InputError("checkpoint_every must be a multiple of iters_per_call")
-    if cfg.redraw_coarsest_rec_noise:
-        raise InputError("BlendGAN keeps each image's scale-0 reconstruction noise fixed (redraw is not supported)")
     geometry, reals = shared_pyramid(cfg, images)
     run_dir = Path(out)
-    if (run_dir / "run.json").exists():
-        if not resume:
-            raise InputError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-        store.check_same_run(run_dir, cfg, geometry, images)
-    store.write_run_json(run_dir, cfg, geometry, images)
-    store.save_reals(run_dir, reals)
-    member = Member(run_dir, reals, 0)
-    total = cfg.niter * (geometry.num_scales - store.finished_scales(run_dir))
-    with pyramid_train.progress_bar(total, f"BlendGAN ({len(images)} images)", show_progress) as report:
-        pyramid_train.train_members(
-            BlendGANRecipe(cfg),
-            [member],
-            geometry.num_scales,
-            functools.partial(spec_for, geometry, len(images)),
-            run_dir / "progress",
-            report,
-            on_chunk,
-        )
+
+    def write(_) -> list[np.ndarray]:
+        store.write_run_json(run_dir, cfg, geometry, images)
+        store.save_reals(run_dir, reals)
+        return reals
+
+    pyramid_train.train_run(
+        f"BlendGAN ({len(images)} images)",
+        cfg,
+        [run_dir],
+        check=lambda _: store.check_same_run(run_dir, cfg, geometry, images),
+        write=write,
+        plan=lambda _: pyramid_train.Plan(
+            ((BlendGANRecipe(cfg), geometry.num_scales),), functools.partial(spec_for, geometry, len(images))
+        ),
+        resume=resume,
+        show_progress=show_progress,
+        on_chunk=on_chunk,
+    )
     return run_dir

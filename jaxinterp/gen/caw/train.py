@@ -45,7 +45,7 @@ import optax
 
 from jaxinterp.data.audio import check_length, load_audio, resample, save_wav
 from jaxinterp.errors import InputError
-from jaxinterp.gen import pyramid_store, pyramid_train
+from jaxinterp.gen import pyramid_train
 from jaxinterp.gen.caw import scales as caw_scales
 from jaxinterp.gen.caw import store
 from jaxinterp.gen.caw.config import CAWConfig
@@ -53,7 +53,6 @@ from jaxinterp.gen.caw.model import discriminator, generator, score_mask
 from jaxinterp.gen.caw.sampling import frozen_prev, pad_time
 from jaxinterp.gen.gan_losses import gradient_penalty, masked_mean, wgan_generator_loss
 from jaxinterp.gen.metrics.audio import multi_resolution_stft_distance
-from jaxinterp.gen.pyramid_train import Member
 
 METRIC_NAMES = ("d_loss", "gp", "g_adv", "rec_loss")
 
@@ -90,13 +89,8 @@ def mss_resolutions(cfg: CAWConfig, length: int) -> tuple[tuple[int, int, int], 
     return tuple(r for r in zip(cfg.mss_n_fft, cfg.mss_hop, cfg.mss_win, strict=True) if r[0] // 2 < length)
 
 
-@functools.lru_cache(maxsize=32)
-def _init_fns(cfg: CAWConfig, scale: int) -> tuple[Callable, Callable]:
-    """Jitted G and D initialisers (compiled once per shape: most of their cost is compiling the random draws)."""
-    return (
-        jax.jit(functools.partial(generator(cfg, scale).init, train=False)),
-        jax.jit(functools.partial(discriminator(cfg, scale).init, train=False)),
-    )
+def networks(cfg: CAWConfig, scale: int) -> tuple:
+    return generator(cfg, scale), discriminator(cfg, scale)
 
 
 def init_state(cfg: CAWConfig, spec: ScaleSpec, key: jax.Array, warm: dict | None) -> dict:
@@ -106,7 +100,7 @@ def init_state(cfg: CAWConfig, spec: ScaleSpec, key: jax.Array, warm: dict | Non
     else:
         k_g, k_d = jax.random.split(key)
         padded = jnp.zeros((1, spec.length + 2 * caw_scales.padding(cfg), 1))
-        init_g, init_d = _init_fns(cfg, spec.scale)
+        init_g, init_d = pyramid_train.jitted_initialisers(networks, cfg, spec.scale, train=False)
         g_vars, d_vars = init_g(k_g, padded, padded), init_d(k_d, jnp.zeros((1, spec.length, 1)))
     return pyramid_train.train_state(g_vars, d_vars, *optimizers(cfg))
 
@@ -218,17 +212,6 @@ class CAWRecipe(pyramid_train.ConfigRecipe):
     iteration_fn = staticmethod(iteration)
 
 
-frozen_view = CAWRecipe.frozen_view
-
-
-def compiled_chunk(cfg: CAWConfig, spec: ScaleSpec, length: int, mesh) -> Callable:
-    return pyramid_train.compiled_chunk(CAWRecipe(cfg), spec, length, mesh)
-
-
-def compiled_scale_data(cfg: CAWConfig, spec: ScaleSpec, sharding) -> Callable:
-    return pyramid_train.compiled_scale_data(CAWRecipe(cfg), spec, sharding)
-
-
 def hole_mask(length: int, holes: Sequence[tuple[int, int]], rate: int, input_rate: int) -> np.ndarray:
     """1 for known samples, 0 inside the holes (given in samples at `input_rate`, converted to `rate`
     as upstream: int(index / input_rate * rate))."""
@@ -317,31 +300,30 @@ def train(
       NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint stays on disk).
     """
     cfg = cfg or CAWConfig()
-    if cfg.checkpoint_every % cfg.iters_per_call:
-        raise InputError("checkpoint_every must be a multiple of iters_per_call")
     out = Path(out)
     signal, rate, _ = load_recording(source, cfg)
     holes = [(round(a * rate), round(b * rate)) for a, b in holes_seconds]
     geometry, reals = prepare(signal, rate, cfg, holes, source)
-    if (out / "run.json").exists():
-        if not resume:
-            raise InputError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        store.check_same_config(out, cfg, geometry)
-    store.write_run_json(out, cfg, geometry, source)
-    (out / "reals").mkdir(parents=True, exist_ok=True)
-    for n, (real, f) in enumerate(zip(reals, geometry.rates, strict=True)):
-        np.save(out / "reals" / f"{n:02d}.npy", real["signal"][:, 0])
-        save_wav(out / "reals" / f"{n:02d}_{f}Hz.wav", real["signal"][:, 0], f)
-    member = Member(out, reals, 0)
-    done = pyramid_store.finished_scales(out)
-    with pyramid_train.progress_bar(cfg.iterations * (geometry.num_scales - done), "CAW", show_progress) as report:
-        pyramid_train.train_members(
-            CAWRecipe(cfg),
-            [member],
-            geometry.num_scales,
-            functools.partial(spec_for, geometry),
-            out / "progress",
-            report,
-            on_chunk,
-        )
+
+    def write(_) -> list[dict]:
+        store.write_run_json(out, cfg, geometry, source)
+        (out / "reals").mkdir(parents=True, exist_ok=True)
+        for n, (real, f) in enumerate(zip(reals, geometry.rates, strict=True)):
+            np.save(out / "reals" / f"{n:02d}.npy", real["signal"][:, 0])
+            save_wav(out / "reals" / f"{n:02d}_{f}Hz.wav", real["signal"][:, 0], f)
+        return reals
+
+    pyramid_train.train_run(
+        "CAW",
+        cfg,
+        [out],
+        check=lambda _: store.check_same_config(out, cfg, geometry),
+        write=write,
+        plan=lambda _: pyramid_train.Plan(
+            ((CAWRecipe(cfg), geometry.num_scales),), functools.partial(spec_for, geometry)
+        ),
+        resume=resume,
+        show_progress=show_progress,
+        on_chunk=on_chunk,
+    )
     return out

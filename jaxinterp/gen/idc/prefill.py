@@ -34,8 +34,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
+from jaxinterp import loop
 from jaxinterp.data.images import save_png
-from jaxinterp.errors import NonFiniteLossError
 from jaxinterp.gen import pyramid_train
 from jaxinterp.gen.idc.config import IDCConfig
 from jaxinterp.gen.pyramid import PyramidGeometry
@@ -100,7 +100,7 @@ def fit_loss(out, image, known, palette, colour_weight):
 
 @functools.lru_cache(maxsize=8)
 def _compiled_chunk(channels: int, lr: float, reg_noise: float, colour_weight: float, hw: tuple, length: int):
-    """`length` pre-fill steps as one program: (state, data, key) -> (state, metrics)."""
+    """`length` pre-fill steps as one program: (state, data, key) -> (state, metrics), the state donated."""
     net = SkipNet(channels, net_depth(hw))
     tx = optax.adam(lr)
 
@@ -127,7 +127,7 @@ def _compiled_chunk(channels: int, lr: float, reg_noise: float, colour_weight: f
         variables = {"params": state["params"], "batch_stats": state["stats"]}
         return net.apply(variables, code, mutable=["batch_stats"])[0][0, : hw[0], : hw[1]]
 
-    return jax.jit(chunk), jax.jit(net.init), jax.jit(render), tx
+    return loop.jit_step(chunk), jax.jit(net.init), jax.jit(render), tx
 
 
 def fit_hole(
@@ -152,9 +152,8 @@ def fit_hole(
     }
     # Whole chunks of `per_call` steps (one lax.scan each on GPU/TPU), then the remainder one by one.
     per_call = min(pyramid_train.iterations_per_call(cfg), cfg.dip_iters)
-    lengths = [per_call] * (cfg.dip_iters // per_call) + [1] * (cfg.dip_iters % per_call)
     fields = (cfg.dip_channels, cfg.dip_lr, cfg.dip_reg_noise, cfg.dip_colour_weight)
-    _, init, render, tx = _compiled_chunk(*fields, hw, 1)
+    single, init, render, tx = _compiled_chunk(*fields, hw, 1)
     variables = init(k_init, data["code"])
     state = {
         "params": variables["params"],
@@ -162,17 +161,22 @@ def fit_hole(
         "opt": tx.init(variables["params"]),
         "step": jnp.zeros((), jnp.int32),
     }
-    losses = []
-    with pyramid_train.progress_bar(cfg.dip_iters, "IDC pre-fill", show_progress) as report:
-        for length in lengths:
-            state, metrics = _compiled_chunk(*fields, hw, length)[0](state, data, k_steps)
-            losses.extend(np.atleast_1d(np.asarray(metrics["loss"])).tolist())
-            report(0, len(losses), length)
-    if not np.all(np.isfinite(losses)):
-        raise NonFiniteLossError(f"the pre-fill loss became non-finite at iteration {np.argmin(np.isfinite(losses))}")
+    with loop.progress_bar(cfg.dip_iters, "IDC pre-fill", show_progress) as progress:
+        state, history = loop.fit(
+            _compiled_chunk(*fields, hw, per_call)[0],
+            state,
+            cfg.dip_iters,
+            batch_for=lambda _: data,
+            rng=k_steps,
+            steps_per_call=per_call,
+            remainder_step=single,
+            log_every=cfg.iters_per_call,
+            progress=progress,
+            label="IDC pre-fill",
+        )
     out = np.asarray(render(state, data["code"]))
     k = np.asarray(known)[..., None]
-    return k * np.asarray(image) + (1.0 - k) * out, losses
+    return k * np.asarray(image) + (1.0 - k) * out, history["loss"].tolist()
 
 
 def fill_coarse(

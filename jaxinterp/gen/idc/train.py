@@ -58,7 +58,6 @@ from jaxinterp.gen.gan_losses import masked_mean
 from jaxinterp.gen.idc import masks, prefill, store
 from jaxinterp.gen.idc.config import IDCConfig
 from jaxinterp.gen.pyramid import PyramidGeometry, build_pyramid
-from jaxinterp.gen.pyramid_train import Member
 from jaxinterp.gen.singan import train as singan_train
 from jaxinterp.gen.singan.sampling import draw_noise, random_prev
 
@@ -165,34 +164,30 @@ def train(
       NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint stays on disk).
     """
     cfg = cfg or IDCConfig()
-    if cfg.checkpoint_every % cfg.iters_per_call:
-        raise InputError("checkpoint_every must be a multiple of iters_per_call")
     out = Path(out)
     geometry, reals, start = prepare(image_path, mask_path, cfg)
-    if (out / "run.json").exists():
-        if not resume:
-            raise InputError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        store.check_same_config(out, cfg, geometry)
-    store.write_run_json(out, cfg, geometry, str(image_path), str(mask_path))
-    if start > 0:
-        reals = prefill.fill_coarse(reals, start, geometry, cfg, out / "prefill.npy", show_progress)
-    store.save_reals(out, reals)
-    member = Member(out, reals, 0)
-    done = store.pyramid_store.finished_scales(out)
-    total = sum(recipe_for(cfg, n >= start).niter for n in range(done, geometry.num_scales))
-    with pyramid_train.progress_bar(total, "IDC", show_progress) as report:
-        # Unmasked scales 0..start-1, then the masked ones, each group with its own schedule (the shared
-        # trainer skips finished scales, so a resume continues in the right group).
-        for masked, upto in ((False, start), (True, geometry.num_scales)):
-            pyramid_train.train_members(
-                recipe_for(cfg, masked),
-                [member],
-                upto,
-                functools.partial(spec_for, geometry, start),
-                out / "progress",
-                report,
-                on_chunk,
-            )
+
+    def write(_) -> list[dict]:
+        store.write_run_json(out, cfg, geometry, str(image_path), str(mask_path))
+        filled = reals
+        if start > 0:
+            filled = prefill.fill_coarse(reals, start, geometry, cfg, out / "prefill.npy", show_progress)
+        store.save_reals(out, filled)
+        return filled
+
+    # Unmasked scales 0..start-1, then the masked ones, each with its own schedule.
+    stages = ((recipe_for(cfg, False), start), (recipe_for(cfg, True), geometry.num_scales))
+    pyramid_train.train_run(
+        "IDC",
+        cfg,
+        [out],
+        check=lambda _: store.check_same_config(out, cfg, geometry),
+        write=write,
+        plan=lambda _: pyramid_train.Plan(stages, functools.partial(spec_for, geometry, start)),
+        resume=resume,
+        show_progress=show_progress,
+        on_chunk=on_chunk,
+    )
     return out
 
 

@@ -9,7 +9,7 @@ One training iteration at scale n (official `train_single_scale`), compiled whol
     where rec_prev is the upsampled reconstruction from the coarser scales (fixed for the scale) and
     z_opt the reconstruction noise (zero above scale 0).
 On GPU/TPU `lax.scan` fuses `iters_per_call` iterations into one call; on CPU each iteration is one
-call (`iterations_per_call`). A leading `models` axis trains several images of the same pyramid
+call (`pyramid_train.iterations_per_call`). A leading `models` axis trains several images of the same pyramid
 geometry at once, sharded over a device mesh.
 
 Decisions, where the paper and the official code leave a choice:
@@ -35,8 +35,9 @@ positions that see only known pixels (`model.Trunk`); on fakes over every positi
 
 Checkpoints: every finished scale goes to `<run>/scales/NN` (never retrained by `--resume`); inside a
 scale the state is saved to `<out>/progress/` every `checkpoint_every` iterations and on Ctrl-C.
-The per-scale loop, the compiled programs, checkpoints, resume and the non-finite-loss stop are the
-shared `gen/pyramid_train.py`; this module is SinGAN's `Recipe` for it (state, scale data, iteration).
+The per-scale loop, the compiled programs, checkpoints, resume, the non-finite-loss stop and the run
+folders' set-up are the shared `gen/pyramid_train.py`; this module is SinGAN's `Recipe` for it (state,
+scale data, iteration) and its run folder (run.json, reals).
 """
 
 from __future__ import annotations
@@ -270,24 +271,6 @@ class SinGANRecipe(pyramid_train.ConfigRecipe):
         return record
 
 
-frozen_view = SinGANRecipe.frozen_view
-
-
-def iterations_per_call(cfg: SinGANConfig) -> int:
-    return pyramid_train.iterations_per_call(cfg)
-
-
-def compiled_chunk(cfg: SinGANConfig, spec: ScaleSpec, length: int, mesh) -> Callable:
-    """The program that trains one scale for `length` iterations, for a stack of models (see
-    `pyramid_train.compiled_chunk`)."""
-    return pyramid_train.compiled_chunk(SinGANRecipe(cfg), spec, length, mesh)
-
-
-def compiled_scale_data(cfg: SinGANConfig, spec: ScaleSpec, sharding) -> Callable:
-    """scale_data for a stack of models: (reals, frozen, keys[, centres]) -> data."""
-    return pyramid_train.compiled_scale_data(SinGANRecipe(cfg), spec, sharding)
-
-
 def train(
     images: Sequence[str],
     out: str | Path,
@@ -299,7 +282,8 @@ def train(
 ) -> list[Path]:
     """Trains one SinGAN per image; returns the run folders (`out` itself for a single image).
 
-    Images with the same pyramid geometry train together as one sharded program.
+    Images with the same pyramid geometry train together as one sharded program
+    (`pyramid_train.train_run`, which keeps their progress in `<out>/progress/group<k>/`).
 
     Args:
       images: paths (or `builtin:<name>`).
@@ -315,47 +299,38 @@ def train(
       NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint stays on disk).
     """
     cfg = cfg or SinGANConfig()
-    if cfg.checkpoint_every % cfg.iters_per_call:
-        raise InputError("checkpoint_every must be a multiple of iters_per_call")
     if not images:
         raise InputError("no image given")
     out = Path(out)
     loaded = [load_rgb(path) for path in images]
     geometries = [geometry_for(cfg, image.shape[:2]) for image in loaded]
     run_dirs = pyramid_train.unique_run_dirs(out, images)
-    for run_dir, geometry, path in zip(run_dirs, geometries, images, strict=True):
-        if (run_dir / "run.json").exists():
-            if not resume:
-                raise InputError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-            store.check_same_config(run_dir, cfg, geometry)
-        store.write_run_json(run_dir, cfg, geometry, str(path))
-
-    groups: dict[tuple, list[Member]] = {}
-    for index, (run_dir, image, geometry) in enumerate(zip(run_dirs, loaded, geometries, strict=True)):
-        reals = [np.asarray(r) for r in build_pyramid(image, geometry)]
-        (run_dir / "reals").mkdir(parents=True, exist_ok=True)
-        for n, real in enumerate(reals):
-            np.save(run_dir / "reals" / f"{n:02d}.npy", real)
-            save_png(run_dir / "reals" / f"{n:02d}.png", real)
-        groups.setdefault(geometry.shapes, []).append(Member(run_dir, reals, index))
-
-    total = sum(
-        cfg.niter * (geometry.num_scales - min(store.finished_scales(m.run_dir) for m in members))
-        for (members, geometry) in ((ms, geometries[ms[0].index]) for ms in groups.values())
-    )
     recipe = SinGANRecipe(cfg)
-    with pyramid_train.progress_bar(total, "SinGAN", show_progress) as report:
-        for group_index, members in enumerate(groups.values()):
-            geometry = geometries[members[0].index]
-            pyramid_train.train_members(
-                recipe,
-                members,
-                geometry.num_scales,
-                functools.partial(_spec, geometry),
-                out / "progress" / f"group{group_index}",
-                report,
-                on_chunk,
-            )
+
+    def write(i: int) -> list:
+        store.write_run_json(run_dirs[i], cfg, geometries[i], str(images[i]))
+        reals = [np.asarray(r) for r in build_pyramid(loaded[i], geometries[i])]
+        (run_dirs[i] / "reals").mkdir(parents=True, exist_ok=True)
+        for n, real in enumerate(reals):
+            np.save(run_dirs[i] / "reals" / f"{n:02d}.npy", real)
+            save_png(run_dirs[i] / "reals" / f"{n:02d}.png", real)
+        return reals
+
+    pyramid_train.train_run(
+        "SinGAN",
+        cfg,
+        run_dirs,
+        check=lambda i: store.check_same_config(run_dirs[i], cfg, geometries[i]),
+        write=write,
+        plan=lambda i: pyramid_train.Plan(
+            ((recipe, geometries[i].num_scales),), functools.partial(_spec, geometries[i])
+        ),
+        group=lambda i: geometries[i].shapes,
+        progress_dir=lambda group: out / "progress" / f"group{group}",
+        resume=resume,
+        show_progress=show_progress,
+        on_chunk=on_chunk,
+    )
     return run_dirs
 
 
@@ -396,14 +371,14 @@ def train_paint_scale(model, scale: int, centres: np.ndarray, *, show_progress: 
             return cached
     member = Member(Path(model.run_dir), list(model.reals), 0)
     records = [stack([s]) for s in model.scales[:scale]]
-    with pyramid_train.progress_bar(model.config.niter, "paint fine-tune,", show_progress) as report:
+    with pyramid_train.progress_bar(model.config.niter, "paint fine-tune,", show_progress) as progress:
         record = pyramid_train.train_scale(
             SinGANRecipe(model.config),
             [member],
             _spec(model.geometry, scale),
             records,
             target / "progress",
-            report,
+            progress(scale),
             None,
             warm_start=False,
             extras=(centres[None],),

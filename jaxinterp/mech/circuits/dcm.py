@@ -41,7 +41,19 @@ Decisions of ours (not fixed by the papers):
     w = 1 - m the source weight): w = 0 leaves the run bit-identical to the unpatched model, w = 1 equals
     the boolean patch. The source activation is gathered at its own position and placed at the base's,
     so base and source prompts may differ in length;
-  * the Davies variant uses one Adam state for both of its alternating steps.
+  * the Davies variant uses one Adam state for both of its alternating steps;
+  * both variants train through `jaxinterp.loop.fit` with one module-level compiled step each
+    (`_group_step` with `shared_adam()`, the learning rate in its state; `_binding_step` with one
+    `optax.adam(lr)` object per learning rate, which keeps its numbers bit-identical to the earlier
+    per-call optimiser), so a second run with the same shapes (and, for Davies, the same lr) reuses the
+    compiled program; the binding step used to be jitted inside its factory and recompiled every call;
+  * losses stay on the device and are read back every `eval_every` steps (ICLR) or every 25 iterations
+    (Davies), not after every step; a NaN/Inf loss raises `NonFiniteLossError` (naming the 1-based step)
+    at that read-back, so no result comes out of a run that went non-finite (it used to be
+    `FloatingPointError`, at once);
+  * ICLR variant: the eval split is scored in the loop's `after_call` hook, after the same steps as
+    before (every `eval_every` steps and the last step); the per-epoch training orders are drawn from
+    `seed` up front (the same draws as epoch by epoch), so batch t is a function of t.
 
 Axis vocabulary: that of `patching` (layer, batch, seq, heads / head_groups + query_heads, projection,
 embedding). Heads are named by (layer, flat head index); with grouped-query attention the flat index is
@@ -63,6 +75,7 @@ import optax
 from jaxtyping import Array, Float, Int
 from penzai import pz
 
+from jaxinterp import loop
 from jaxinterp.mech import patching
 
 Head = tuple[int, int]
@@ -202,7 +215,7 @@ def make_group_step(sited, head_axes: dict[str, int], group: jax.Array, optimize
     "points" [b, n_group, projection], "targets" [b], "sparsity" scalar}; metrics = {"loss", "logit",
     "penalty"}. The step is deterministic (`rng` is accepted for the common signature). The model and the
     group are arguments of one module-level compiled function, so calls with the same shapes and the same
-    `optimizer` object (e.g. `shared_adam()`) reuse one compiled program.
+    `optimizer` object (e.g. `shared_adam()`) reuse one compiled program. `state` is donated.
     """
     return functools.partial(_group_step, sited, group, axes=tuple(head_axes.items()), optimizer=optimizer)
 
@@ -214,7 +227,7 @@ def shared_adam() -> optax.GradientTransformation:
     return optax.inject_hyperparams(optax.adam)(learning_rate=1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("axes", "optimizer"))
+@functools.partial(jax.jit, static_argnames=("axes", "optimizer"), donate_argnames=("state",))
 def _group_step(sited, group, state, batch, rng, *, axes, optimizer):
     del rng
 
@@ -277,6 +290,10 @@ def dcm_group(
 
     Returns:
       A `DCMResult`: the best rounded mask by eval accuracy (ties: more patched heads) and its test accuracy.
+
+    Raises:
+      NonFiniteLossError: the loss became NaN/Inf (names the step).
+      ValueError: bad heads, or too few prompts for a training batch and an eval split.
     """
     heads = [tuple(map(int, h)) for h in heads]
     setup = _GroupSetup(model, heads, source_tokens, source_positions)
@@ -299,30 +316,43 @@ def dcm_group(
     opt_state = optimizer.init(mask)
     opt_state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
     state = {"mask": mask, "opt_state": opt_state}
-    rng = jax.random.key(seed)
     order_rng = np.random.default_rng(seed)
     steps_per_epoch = train_end // batch_size
     total = epochs * steps_per_epoch
-    losses, evaluations = [], []
-    best = None  # (accuracy, patched count, mask)
-    for t in range(total):
-        if t % steps_per_epoch == 0:
-            order = order_rng.permutation(train_end)
-        rows = jnp.asarray(order[(t % steps_per_epoch) * batch_size :][:batch_size])
+    orders = [order_rng.permutation(train_end) for _ in range(epochs)]  # the same draws as epoch by epoch
+    sparsity_value = jnp.float32(sparsity)
+
+    def batch_for(t: int) -> dict:
+        rows = jnp.asarray(orders[t // steps_per_epoch][(t % steps_per_epoch) * batch_size :][:batch_size])
         tok, pos, pts, tgt = (a[rows] for a in data["train"])
-        batch = {"tokens": tok, "positions": pos, "points": pts, "targets": tgt, "sparsity": jnp.float32(sparsity)}
-        state, metrics = step(state, batch, jax.random.fold_in(rng, t))
-        loss = float(metrics["loss"])
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"non-finite DCM loss {loss} at step {t}")
-        losses.append(loss)
-        if (t + 1) % eval_every == 0 or t + 1 == total:
-            current = np.asarray(state["mask"])
+        return {"tokens": tok, "positions": pos, "points": pts, "targets": tgt, "sparsity": sparsity_value}
+
+    evaluations = []
+    best = None  # (accuracy, patched count, mask)
+
+    def evaluate(done: int, state) -> bool:
+        """Scores the rounded mask on the eval split every `eval_every` steps and at the last step."""
+        nonlocal best
+        if done % eval_every == 0 or done == total:
+            current = np.asarray(state["mask"])  # a host copy: the next step donates `state`
             accuracy = _accuracy(setup, current, *data["eval"])
             patched = int(np.sum(np.round(current) == 0))
-            evaluations.append((t + 1, accuracy, patched))
+            evaluations.append((done, accuracy, patched))
             if best is None or (accuracy, patched) > best[:2]:
                 best = (accuracy, patched, current)
+        return False
+
+    _, history = loop.fit(
+        step,
+        state,
+        total,
+        batch_for=batch_for,
+        rng=jax.random.key(seed),
+        log_every=eval_every,
+        after_call=evaluate,
+        label="DCM group",
+    )
+    losses = history.get("loss", np.zeros(0))
     if best is None:
         raise ValueError("no training step: fewer training prompts than one batch")
     accuracy, _, mask = best
@@ -331,7 +361,7 @@ def dcm_group(
         mask=mask,
         eval_accuracy=accuracy,
         test_accuracy=_accuracy(setup, mask, *data["test"]),
-        losses=np.asarray(losses),
+        losses=np.asarray(losses, np.float64),
         evaluations=tuple(evaluations),
     )
 
@@ -451,38 +481,45 @@ def make_binding_step(sited, head_axes: dict[str, int], optimizer: optax.Gradien
 
     `state` = {"mask": {"heads": [layer, flat head], "mlps": [layer]}, "opt_state"}; `batch` = {"value",
     "operation"} (each from `_final_token_sources`), "sparsity", "value_weight"}. One Adam step on
-    value_weight * L_value + sparsity * sum((1.001 - m)^0.5), clamp, then one on L_inv, clamp.
+    value_weight * L_value + sparsity * sum((1.001 - m)^0.5), clamp, then one on L_inv, clamp. Like
+    `make_group_step`, one module-level compiled function: the same shapes and `optimizer` object reuse one
+    compiled program across calls. `state` is donated.
     """
-    axes = tuple(head_axes.items())
+    return functools.partial(_binding_step, sited, axes=tuple(head_axes.items()), optimizer=optimizer)
 
-    @jax.jit
-    def step(sited, state, batch, rng):
-        del rng
 
-        def value_loss(mask):
-            weights = jax.tree.map(lambda m: 1.0 - m, mask)
-            patched = _diff(_binding_forward(sited, dict(axes), weights, batch["value"]), batch["value"])
-            loss = jnp.mean(batch["value"]["baseline"] - patched)
-            penalty = sum(jnp.sum(jnp.sqrt(1.001 - m)) for m in jax.tree.leaves(mask))
-            return batch["value_weight"] * loss + batch["sparsity"] * penalty, (loss, penalty)
+@functools.partial(jax.jit, static_argnames=("axes", "optimizer"), donate_argnames=("state",))
+def _binding_step(sited, state, batch, rng, *, axes, optimizer):
+    del rng
 
-        def invariance_loss(mask):
-            weights = jax.tree.map(lambda m: 1.0 - m, mask)
-            ops = batch["operation"]
-            patched = _diff(_binding_forward(sited, dict(axes), weights, ops), ops)
-            return jnp.mean((patched - ops["baseline"]) ** 2)
+    def value_loss(mask):
+        weights = jax.tree.map(lambda m: 1.0 - m, mask)
+        patched = _diff(_binding_forward(sited, dict(axes), weights, batch["value"]), batch["value"])
+        loss = jnp.mean(batch["value"]["baseline"] - patched)
+        penalty = sum(jnp.sum(jnp.sqrt(1.001 - m)) for m in jax.tree.leaves(mask))
+        return batch["value_weight"] * loss + batch["sparsity"] * penalty, (loss, penalty)
 
-        def update(loss_fn, mask, opt_state, **kw):
-            out, grad = jax.value_and_grad(loss_fn, **kw)(mask)
-            updates, opt_state = optimizer.update(grad, opt_state, mask)
-            mask = jax.tree.map(lambda m: jnp.clip(m, 0.0, 1.0), optax.apply_updates(mask, updates))
-            return out, mask, opt_state
+    def invariance_loss(mask):
+        weights = jax.tree.map(lambda m: 1.0 - m, mask)
+        ops = batch["operation"]
+        patched = _diff(_binding_forward(sited, dict(axes), weights, ops), ops)
+        return jnp.mean((patched - ops["baseline"]) ** 2)
 
-        (_, (value, penalty)), mask, opt_state = update(value_loss, state["mask"], state["opt_state"], has_aux=True)
-        invariance, mask, opt_state = update(invariance_loss, mask, opt_state)
-        return {"mask": mask, "opt_state": opt_state}, {"value": value, "invariance": invariance, "penalty": penalty}
+    def update(loss_fn, mask, opt_state, **kw):
+        out, grad = jax.value_and_grad(loss_fn, **kw)(mask)
+        updates, opt_state = optimizer.update(grad, opt_state, mask)
+        mask = jax.tree.map(lambda m: jnp.clip(m, 0.0, 1.0), optax.apply_updates(mask, updates))
+        return out, mask, opt_state
 
-    return functools.partial(step, sited)
+    (_, (value, penalty)), mask, opt_state = update(value_loss, state["mask"], state["opt_state"], has_aux=True)
+    invariance, mask, opt_state = update(invariance_loss, mask, opt_state)
+    return {"mask": mask, "opt_state": opt_state}, {"value": value, "invariance": invariance, "penalty": penalty}
+
+
+@functools.cache
+def _adam(lr: float) -> optax.GradientTransformation:
+    """`optax.adam(lr)`, one object per learning rate, so runs at the same rate share the compiled step."""
+    return optax.adam(lr)
 
 
 class _BindingSetup:
@@ -541,21 +578,25 @@ def dcm_variable_binding(
 
     Returns:
       A `BindingResult` with the rounded selection and both desiderata's accuracies on these pairs.
+
+    Raises:
+      NonFiniteLossError: a loss became NaN/Inf (names the iteration).
     """
     setup = _BindingSetup(model, value_pairs, operation_pairs)
-    optimizer = optax.adam(lr)
+    optimizer = _adam(lr)
     step = make_binding_step(setup.sited, setup.head_axes, optimizer)
     mask = {"heads": jnp.ones((setup.layers, setup.heads), jnp.float32), "mlps": jnp.ones(setup.layers, jnp.float32)}
     state = {"mask": mask, "opt_state": optimizer.init(mask)}
     batch = {**setup.data, "sparsity": jnp.float32(sparsity), "value_weight": jnp.float32(value_weight)}
-    rng = jax.random.key(seed)
-    history = []
-    for t in range(iterations):
-        state, metrics = step(state, batch, jax.random.fold_in(rng, t))
-        metrics = {k: float(v) for k, v in metrics.items()}
-        if not all(np.isfinite(list(metrics.values()))):
-            raise FloatingPointError(f"non-finite DCM losses {metrics} at iteration {t}")
-        history.append(metrics)
+    state, history = loop.fit(
+        step,
+        state,
+        iterations,
+        batch_for=lambda _: batch,  # full batch: the same pairs every iteration
+        rng=jax.random.key(seed),
+        log_every=25,
+        label="DCM variable binding",
+    )
     final = jax.tree.map(np.asarray, state["mask"])
     value_accuracy, invariance_accuracy = setup.accuracies(final)
     heads = np.argwhere(np.round(final["heads"]) == 0)
@@ -564,7 +605,7 @@ def dcm_variable_binding(
         mlps=tuple(int(layer) for layer in np.flatnonzero(np.round(final["mlps"]) == 0)),
         head_mask=final["heads"],
         mlp_mask=final["mlps"],
-        losses={k: np.asarray([h[k] for h in history]) for k in ("value", "invariance", "penalty")},
+        losses={k: np.asarray(history.get(k, ()), np.float64) for k in ("value", "invariance", "penalty")},
         value_accuracy=value_accuracy,
         invariance_accuracy=invariance_accuracy,
     )

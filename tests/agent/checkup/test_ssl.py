@@ -12,6 +12,7 @@ import pytest
 
 from jaxinterp.agent.checkup import pretrain, probe, ssl
 from jaxinterp.cli import main
+from jaxinterp.errors import NonFiniteLossError
 
 TINY = dataclasses.replace(ssl.SSLConfig(), widths=(8, 16), strides=(2, 2), projection=(16, 8), batch_size=16)
 
@@ -53,6 +54,14 @@ def test_simclr_loss_goes_down_on_a_tiny_set():
     assert len(losses) == 40 and all(np.isfinite(losses))
     assert losses[0] == pytest.approx(math.log(2 * 16 - 1), abs=0.3)  # near chance at the start
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.3
+
+
+def test_simclr_stops_on_a_non_finite_loss():
+    images = _two_colour_images(16, 16, np.random.default_rng(0))
+    cfg = dataclasses.replace(TINY, steps=3, learning_rate=float("nan"))
+    # The first update makes the parameters NaN: the loss of step 2 is the first non-finite one.
+    with pytest.raises(NonFiniteLossError, match=r"loss at SimCLR noise seed 0 step 2\b"):
+        pretrain.train_encoder(images, cfg, seed=0, label="noise seed 0")
 
 
 def test_linear_probe_is_exact_on_separable_features():

@@ -9,7 +9,7 @@ import pytest
 from jaxinterp.agent.maia import dataset, neurons, render, subject
 from jaxinterp.agent.maia import system as S
 from jaxinterp.agent.maia.tools import Tools
-from jaxinterp.errors import InputError
+from jaxinterp.errors import InputError, NonFiniteLossError
 
 TINY_CNN = subject.SubjectConfig("cnn", size=64, channels=(4, 6, 8))
 TINY_VIT = subject.SubjectConfig("vit", size=64, patch=16, width=8, depth=1, heads=2)
@@ -35,6 +35,13 @@ def test_subject_training_lowers_the_loss_and_save_load_round_trips(cnn, tmp_pat
     assert loaded.classify(pool["image"][:4]) == model.classify(pool["image"][:4])
     with pytest.raises(InputError, match="no subject model"):
         subject.load(tmp_path / "missing")
+
+
+def test_subject_training_stops_on_a_non_finite_loss(pool):
+    source = [{k: v[i] for k, v in pool.items()} for i in range(8)]
+    # A NaN learning rate poisons the parameters in the first update: the second step's loss is NaN.
+    with pytest.raises(NonFiniteLossError, match=r"loss at subject training step 2\b"):
+        subject.train(TINY_CNN, source, steps=3, batch_size=4, learning_rate=float("nan"))
 
 
 def test_unit_activation_is_the_spatial_max_and_last_is_the_class_probability(cnn, pool):

@@ -11,8 +11,9 @@ from jaxinterp.errors import InputError
 from jaxinterp.gen.caw import store
 from jaxinterp.gen.caw import train as caw_train
 from jaxinterp.gen.caw.config import PRESETS
-from jaxinterp.gen.pyramid_train import stack
+from jaxinterp.gen.pyramid_train import compiled_chunk, compiled_scale_data, stack
 from jaxinterp.mesh import models_mesh, models_sharding, shard_models
+from tests.compiles import count_compiles
 from tests.gen.pyramid_checks import assert_same_scales, interrupted_then_resumed
 
 TINY = PRESETS["tiny"]
@@ -26,16 +27,19 @@ def test_reconstruction_and_critic_losses_decrease_on_a_tiny_example():
     mesh = models_mesh(1)
     state = stack([caw_train.init_state(cfg, spec, jax.random.PRNGKey(0), None)])
     keys = shard_models(np.asarray(jax.random.PRNGKey(1))[None], mesh)
-    data = caw_train.compiled_scale_data(cfg, spec, models_sharding(mesh))(
+    data = compiled_scale_data(caw_train.CAWRecipe(cfg), spec, models_sharding(mesh))(
         shard_models(stack([reals[0]]), mesh), [], keys
     )
     state, data = shard_models((state, data), mesh)
-    step = caw_train.compiled_chunk(cfg, spec, 1, mesh)
+    step = compiled_chunk(caw_train.CAWRecipe(cfg), spec, 1, mesh)
     history = []
-    for _ in range(80):
-        state, metrics = step(state, data, [], keys)
-        history.append({k: float(np.asarray(v)[0, 0]) for k, v in metrics.items()})
-    assert step._cache_size() == 1
+    with count_compiles() as compiles:
+        for i in range(80):
+            state, metrics = step(state, data, [], keys)
+            history.append({k: float(np.asarray(v)[0]) for k, v in metrics.items()})
+            if i == 0:
+                first_call = len(compiles)
+    assert len(compiles) == first_call  # compiled by the first call only: no retracing afterwards
     rec = np.array([h["rec_loss"] for h in history])
     d_loss = np.array([h["d_loss"] for h in history])
     assert np.all(np.isfinite(rec)) and np.all(np.isfinite(d_loss))

@@ -52,15 +52,15 @@ def test_losses_decrease_and_reconstruction_ignores_the_hole(idc_inputs):
         real = np.array(data["real"])
         real[0, pixel[0], pixel[1]] += 0.7
         changed = shard_models({**data, "real": real}, mesh)
-        return float(step(state, changed, [], keys)[1]["rec_loss"][0, 0])
+        return float(step(state, changed, [], keys)[1]["rec_loss"][0])
 
-    base = float(step(state, data, [], keys)[1]["rec_loss"][0, 0])
+    base = float(step(state, data, [], keys)[1]["rec_loss"][0])
     assert first_rec(hole) == base
     assert first_rec(seen) != base
     history = []
     for _ in range(60):
         state, metrics = step(state, data, [], keys)
-        history.append(float(metrics["rec_loss"][0, 0]))
+        history.append(float(metrics["rec_loss"][0]))
     assert np.isfinite(history).all()
     assert np.mean(history[-10:]) < 0.5 * np.mean(history[:10])
 
@@ -75,7 +75,7 @@ def test_reconstruction_loss_weighs_pixels_by_the_dilated_mask(idc_inputs):
     def rec_loss(pixel, delta):
         real = np.array(data["real"])
         real[0, pixel[0], pixel[1], 0] += delta
-        return float(step(state, shard_models({**data, "real": real}, mesh), [], keys)[1]["rec_loss"][0, 0])
+        return float(step(state, shard_models({**data, "real": real}, mesh), [], keys)[1]["rec_loss"][0])
 
     def recovered(pixel, delta=0.5):
         second = rec_loss(pixel, delta) + rec_loss(pixel, -delta) - 2 * rec_loss(pixel, 0.0)
@@ -101,7 +101,7 @@ def test_masked_critic_ignores_the_hole(idc_inputs):
         real = np.array(data["real"])
         if pixel is not None:
             real[0, pixel[0], pixel[1]] += 0.7
-        return float(step(state, shard_models({**data, "real": real}, mesh), [], keys)[1]["d_loss"][0, 0])
+        return float(step(state, shard_models({**data, "real": real}, mesh), [], keys)[1]["d_loss"][0])
 
     base = first_d_loss()
     assert first_d_loss(hole) == pytest.approx(base, abs=1e-6)

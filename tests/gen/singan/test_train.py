@@ -11,18 +11,12 @@ import pytest
 from jaxinterp.data.images import load_rgb
 from jaxinterp.errors import InputError, NonFiniteLossError
 from jaxinterp.gen.pyramid import build_pyramid
+from jaxinterp.gen.pyramid_train import compiled_chunk, stack
 from jaxinterp.gen.singan import store
 from jaxinterp.gen.singan.config import PRESETS
-from jaxinterp.gen.singan.train import (
-    ScaleSpec,
-    compiled_chunk,
-    geometry_for,
-    init_state,
-    scale_data,
-    stack,
-    train,
-)
+from jaxinterp.gen.singan.train import ScaleSpec, SinGANRecipe, geometry_for, init_state, scale_data, train
 from jaxinterp.mesh import models_mesh, shard_models
+from tests.compiles import count_compiles
 from tests.gen.pyramid_checks import assert_same_scales, interrupted_then_resumed
 
 TINY = PRESETS["tiny"]
@@ -42,12 +36,15 @@ def _coarsest_scale_run(iterations: int):
     keys = np.stack([np.asarray(jax.random.PRNGKey(3))])
     mesh = models_mesh(1)
     state, data, keys = shard_models((state, data, keys), mesh)
-    step = compiled_chunk(TINY_PAPER_STEPS, spec, 1, mesh)
+    step = compiled_chunk(SinGANRecipe(TINY_PAPER_STEPS), spec, 1, mesh)
     history = []
-    for _ in range(iterations):
-        state, metrics = step(state, data, [], keys)
-        history.append({k: np.asarray(v)[0] for k, v in metrics.items()})
-    assert step._cache_size() == 1  # one compilation for the whole run, no retracing
+    with count_compiles() as compiles:
+        for i in range(iterations):
+            state, metrics = step(state, data, [], keys)
+            history.append({k: np.asarray(v) for k, v in metrics.items()})  # [models] of one iteration
+            if i == 0:
+                first_call = len(compiles)
+    assert len(compiles) == first_call  # compiled by the first call only: no retracing afterwards
     metrics = {k: np.concatenate([h[k] for h in history]) for k in history[0]}
     return metrics, state, data, real
 
@@ -91,6 +88,9 @@ def test_a_run_saves_every_scale_and_logs_metrics(tiny_run):
     assert model.num_trained == model.geometry.num_scales >= 2
     rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert {r["scale"] for r in rows} == set(range(model.geometry.num_scales))
+    # One row per iters_per_call iterations, whatever the compiled calls and read-backs were.
+    steps = range(TINY.iters_per_call, TINY.niter + 1, TINY.iters_per_call)
+    assert [r["iteration"] for r in rows if r["scale"] == 0] == list(steps)
     for n, scale in enumerate(model.scales):
         chex.assert_shape(scale["z_opt"], (*model.geometry.shapes[n], 3))
         assert float(scale["noise_amp"]) > 0
@@ -143,6 +143,8 @@ def test_several_images_train_as_one_sharded_program(tmp_path, tiny_run):
 
 
 def test_non_finite_loss_stops_training_and_names_the_place(tmp_path):
-    with pytest.raises(NonFiniteLossError, match=r"non-finite d_loss at scale 0, iteration 0"):
+    # The first iteration (step 1) of scale 0, the model's run folder, and what is kept on disk.
+    where = r"non-finite d_loss at scale 0, step 1 \(.*nan\).*last good checkpoint: the finished scales"
+    with pytest.raises(NonFiniteLossError, match=where):
         train(["builtin:coffee"], tmp_path / "nan", TINY.replace(gp_weight=float("nan")), show_progress=False)
     assert store.finished_scales(tmp_path / "nan") == 0
