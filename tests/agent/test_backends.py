@@ -1,11 +1,12 @@
 """Chat backends against a loopback server that imitates the OpenAI and Anthropic APIs."""
 
 import base64
+import dataclasses
+import hashlib
 import http.server
 import io
 import json
 import socket
-import threading
 import time
 
 import numpy as np
@@ -17,6 +18,7 @@ from jaxinterp.agent.backends import (
     BackendError,
     CachedBackend,
     ChatMessage,
+    ChatRequest,
     ChatResponse,
     MeteredBackend,
     OpenAICompatibleBackend,
@@ -27,9 +29,11 @@ from jaxinterp.agent.backends import (
     backend_from_env,
 )
 from jaxinterp.errors import InputError
+from tests.agent.fake_openai import running
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 FAST = RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01, timeout=5.0)
+HI = ChatRequest([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
 
 OPENAI_REPLY = {
     "id": "chatcmpl-1",
@@ -108,12 +112,8 @@ def _no_proxy(monkeypatch):
 
 @pytest.fixture
 def api():
-    server = FakeAPI()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running(FakeAPI()) as server:
+        yield server
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -145,9 +145,53 @@ def test_image_array_is_encoded_as_png():
         ChatMessage("tool", "x")
 
 
+def test_chat_request_normalises_its_options_and_refuses_bad_ones():
+    messages = _messages()
+    request = ChatRequest(messages, max_tokens=8, temperature=0.0, stop="END")
+    messages.append(ChatMessage("user", "later"))  # the request holds its own copy of the conversation
+    assert len(request.messages) == 3 and isinstance(request.messages, tuple)
+    assert request.stop == ("END",) and request.logprobs is None
+    assert ChatRequest(messages[:1], max_tokens=8, temperature=0.0, stop=[]).stop is None
+    same = ChatRequest(tuple(messages[:3]), max_tokens=8, temperature=0.0, stop=["END"])
+    assert same == request and hash(same) == hash(request) and same.key() == request.key()
+    assert dataclasses.replace(request, max_tokens=9).max_tokens == 9
+    for bad, match in [
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"temperature": -0.5}, "temperature"),
+        ({"logprobs": -1}, "logprobs"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            ChatRequest(messages, **{"max_tokens": 8, "temperature": 0.0, **bad})
+    with pytest.raises(InputError, match="ChatMessage"):
+        ChatRequest(["hi"], max_tokens=8, temperature=0.0)
+
+
+def test_request_key_is_the_canonical_json_the_cache_always_used():
+    """Caches written before `ChatRequest` existed stay valid: same record, same SHA-256 of its sorted JSON."""
+    backend = OpenAICompatibleBackend("http://127.0.0.1:1/v1", "", "gpt-4o")
+    record = {
+        "provider": "openai",
+        "base_url": "http://127.0.0.1:1/v1",
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+        "max_tokens": 8,
+        "temperature": 0.0,
+        "logprobs": None,
+        "stop": None,
+    }
+    assert HI.record(backend) == record
+    assert HI.key(backend) == "e6a8db60e67ffc2d908f670d12a87c1f13388e4f3680ecdd8fcee1f92ac505c9"
+    assert (
+        HI.key(backend, repeat=1)
+        == hashlib.sha256(json.dumps({**record, "repeat": 1}, sort_keys=True).encode()).hexdigest()
+    )
+    image = ChatRequest(_messages(), max_tokens=8, temperature=0.0).record()["messages"][1]["content"][1]
+    assert image == {"image": "image/png", "bytes": len(_png(IMAGE)), "sha256": hashlib.sha256(_png(IMAGE)).hexdigest()}
+
+
 def test_openai_request_and_response(api):
     backend = OpenAICompatibleBackend(api.url + "/v1/", KEY, "gpt-4o", retry=FAST)
-    reply = backend.chat(_messages(), max_tokens=64, temperature=0.0, logprobs=2, stop=["\n\n"])
+    reply = backend.chat(ChatRequest(_messages(), max_tokens=64, temperature=0.0, logprobs=2, stop=["\n\n"]))
 
     [request] = api.requests
     assert request["path"] == "/v1/chat/completions"
@@ -184,19 +228,19 @@ def test_openai_request_and_response(api):
 
 def test_openai_without_logprobs_request_omits_them_and_missing_logprobs_raise(api):
     backend = OpenAICompatibleBackend(api.url + "/v1", "", "llama3", retry=FAST)
-    reply = backend.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.5)
+    reply = backend.chat(ChatRequest([ChatMessage("user", "hi")], max_tokens=8, temperature=0.5))
     assert reply.logprobs is None and reply.text == "a red square"
     assert "authorization" not in api.requests[0]["headers"]  # local server, no key
     assert "logprobs" not in api.requests[0]["body"] and "stop" not in api.requests[0]["body"]
 
     api.openai_reply = {**OPENAI_REPLY, "choices": [{**OPENAI_REPLY["choices"][0], "logprobs": None}]}
     with pytest.raises(BackendError, match="no log-probabilities"):
-        backend.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0, logprobs=0)
+        backend.chat(ChatRequest([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0, logprobs=0))
 
 
 def test_anthropic_request_and_response(api):
     backend = AnthropicBackend(KEY, "claude-sonnet-4-20250514", base_url=api.url, retry=FAST)
-    reply = backend.chat(_messages(), max_tokens=64, temperature=0.2, stop=["END"])
+    reply = backend.chat(ChatRequest(_messages(), max_tokens=64, temperature=0.2, stop=["END"]))
 
     [request] = api.requests
     assert request["path"] == "/v1/messages"
@@ -224,7 +268,7 @@ def test_anthropic_request_and_response(api):
 def test_anthropic_logprobs_are_refused_before_any_request(api):
     backend = AnthropicBackend(KEY, "claude-sonnet-4-20250514", base_url=api.url, retry=FAST)
     with pytest.raises(BackendError, match="no log-probabilities"):
-        backend.chat(_messages(), max_tokens=8, temperature=0.0, logprobs=1)
+        backend.chat(ChatRequest(_messages(), max_tokens=8, temperature=0.0, logprobs=1))
     assert api.requests == []
 
 
@@ -232,9 +276,7 @@ def test_retries_429_and_500_then_succeeds(api):
     slept = []
     retry = RetryPolicy(max_retries=3, base_delay=0.001, max_delay=5.0, timeout=5.0, sleep=slept.append)
     api.script = [(429, {"error": {"message": "slow down"}}, {"Retry-After": "2"}, 0.0), (500, {}, {}, 0.0)]
-    reply = OpenAICompatibleBackend(api.url + "/v1", KEY, "gpt-4o", retry=retry).chat(
-        [ChatMessage("user", "hi")], max_tokens=8, temperature=0.0
-    )
+    reply = OpenAICompatibleBackend(api.url + "/v1", KEY, "gpt-4o", retry=retry).chat(HI)
     assert reply.text == "a red square"
     assert len(api.requests) == 3
     assert slept[0] == 2.0  # Retry-After honoured
@@ -245,7 +287,7 @@ def test_retries_give_up_with_the_last_problem_and_log_no_key(api, caplog):
     api.script = [(503, {"error": {"message": f"overloaded ({KEY})"}}, {}, 0.0)] * 4
     backend = AnthropicBackend(KEY, "claude-sonnet-4-20250514", base_url=api.url, retry=FAST)
     with pytest.raises(BackendError, match=r"HTTP 503 .*overloaded \(\*\*\*\) \(gave up after 4 attempts\)"):
-        backend.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
+        backend.chat(HI)
     assert len(api.requests) == 4
     assert len([r for r in caplog.records if "retry" in r.getMessage()]) == 3
     assert KEY not in caplog.text
@@ -256,7 +298,7 @@ def test_400_fails_at_once_with_the_server_message_without_the_key(api):
     api.script = [(401, {"error": {"message": message, "type": "invalid_request_error"}}, {}, 0.0)]
     backend = OpenAICompatibleBackend(api.url + "/v1", KEY, "gpt-4o", retry=FAST)
     with pytest.raises(BackendError) as error:
-        backend.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
+        backend.chat(HI)
     assert len(api.requests) == 1
     text = str(error.value)
     assert "HTTP 401" in text and "Incorrect API key provided: ***" in text
@@ -267,12 +309,12 @@ def test_timeout_is_retried_then_reported(api):
     retry = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.01, timeout=0.2)
     backend = OpenAICompatibleBackend(api.url + "/v1", KEY, "gpt-4o", retry=retry)
     api.script = [(200, OPENAI_REPLY, {}, 0.5)]
-    assert backend.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0).text == "a red square"
+    assert backend.chat(HI).text == "a red square"
     assert len(api.requests) == 2
 
     api.script = [(200, OPENAI_REPLY, {}, 0.5)] * 2
     with pytest.raises(BackendError, match=r"timed out after 0.2 s \(gave up after 2 attempts\)") as error:
-        backend.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
+        backend.chat(HI)
     assert "\n" not in str(error.value) and KEY not in str(error.value)
 
 
@@ -283,7 +325,7 @@ def test_unreachable_port_is_one_line_input_error():
     url = f"http://127.0.0.1:{port}/v1"
     backend = OpenAICompatibleBackend(url, KEY, "gpt-4o", retry=FAST)
     with pytest.raises(InputError) as error:
-        backend.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
+        backend.chat(HI)
     text = str(error.value)
     assert text.startswith(f"cannot reach {url}/chat/completions") and "\n" not in text and KEY not in text
 
@@ -339,8 +381,8 @@ def test_cache_replays_without_http_and_survives_a_new_backend(api, tmp_path):
     def backend():
         return CachedBackend(OpenAICompatibleBackend(api.url + "/v1", KEY, "gpt-4o", retry=FAST), tmp_path)
 
-    first = backend().chat(_messages(), max_tokens=64, temperature=0.0, logprobs=2)
-    again = backend().chat(_messages(), max_tokens=64, temperature=0.0, logprobs=2)
+    first = backend().chat(ChatRequest(_messages(), max_tokens=64, temperature=0.0, logprobs=2))
+    again = backend().chat(ChatRequest(_messages(), max_tokens=64, temperature=0.0, logprobs=2))
     assert len(api.requests) == 1
     assert not first.cached and again.cached
     assert (again.text, again.usage, again.logprobs, again.model) == (
@@ -352,8 +394,9 @@ def test_cache_replays_without_http_and_survives_a_new_backend(api, tmp_path):
 
     other_image = IMAGE.copy()
     other_image[0, 0] = 1
-    backend().chat(_messages(other_image), max_tokens=64, temperature=0.0, logprobs=2)  # image bytes are in the key
-    backend().chat(_messages(), max_tokens=65, temperature=0.0, logprobs=2)  # so is every parameter
+    # image bytes are in the key
+    backend().chat(ChatRequest(_messages(other_image), max_tokens=64, temperature=0.0, logprobs=2))
+    backend().chat(ChatRequest(_messages(), max_tokens=65, temperature=0.0, logprobs=2))  # so is every parameter
     assert len(api.requests) == 3
 
 
@@ -361,10 +404,12 @@ def test_cache_keeps_repeated_samples_distinct_and_replays_them(api, tmp_path):
     inner = OpenAICompatibleBackend(api.url + "/v1", KEY, "gpt-4o", retry=FAST)
     run = CachedBackend(inner, tmp_path)
     for _ in range(2):
-        run.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=1.0)
+        run.chat(ChatRequest([ChatMessage("user", "hi")], max_tokens=8, temperature=1.0))
     assert len(api.requests) == 2  # two samples at temperature 1 are two calls
     rerun = CachedBackend(inner, tmp_path)
-    assert all(rerun.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=1.0).cached for _ in range(2))
+    assert all(
+        rerun.chat(ChatRequest([ChatMessage("user", "hi")], max_tokens=8, temperature=1.0)).cached for _ in range(2)
+    )
     assert len(api.requests) == 2 and rerun.hits == 2
 
 
@@ -375,7 +420,7 @@ def test_key_never_leaks_into_cache_repr_or_errors(api, tmp_path):
     ]
     for inner in backends:
         cached = CachedBackend(inner, tmp_path)
-        cached.chat(_messages(), max_tokens=8, temperature=0.0)
+        cached.chat(ChatRequest(_messages(), max_tokens=8, temperature=0.0))
         for text in (repr(inner), repr(cached), repr(MeteredBackend(cached, UsageLedger()))):
             assert KEY not in text and "api_key=set" in text
     files = list(tmp_path.iterdir())
@@ -387,7 +432,7 @@ def test_key_never_leaks_into_cache_repr_or_errors(api, tmp_path):
 
     api.script = [(400, {"error": {"type": "invalid_request_error", "message": f"bad key {KEY}"}}, {}, 0.0)]
     with pytest.raises(BackendError) as error:
-        backends[1].chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
+        backends[1].chat(HI)
     assert KEY not in str(error.value) and KEY not in repr(error.value)
 
 
@@ -398,9 +443,9 @@ def test_ledger_sums_tokens_and_cost(api, tmp_path):
     )
     claude = MeteredBackend(AnthropicBackend(KEY, "claude-sonnet-4-20250514", base_url=api.url, retry=FAST), ledger)
     for _ in range(2):  # the second call is a cache hit: counted, not billed
-        openai.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
-    claude.chat([ChatMessage("user", "hi")], max_tokens=8, temperature=0.0)
-    claude.chat([ChatMessage("user", "hi again")], max_tokens=8, temperature=0.0)
+        openai.chat(HI)
+    claude.chat(HI)
+    claude.chat(ChatRequest([ChatMessage("user", "hi again")], max_tokens=8, temperature=0.0))
 
     summary = ledger.summary()
     gpt = summary["models"]["gpt-4o-2024-08-06"]  # the dated name the server reports, priced as gpt-4o
@@ -417,6 +462,17 @@ def test_ledger_sums_tokens_and_cost(api, tmp_path):
     assert sonnet["cost_usd"] == pytest.approx((400 * 3.0 + 8 * 15.0) / 1e6)
     assert summary["total"]["prompt_tokens"] == 520 and summary["total"]["calls"] == 4
     assert summary["total"]["cost_usd"] == pytest.approx(gpt["cost_usd"] + sonnet["cost_usd"])
+
+    # Each metered call is logged under the request's key, which names the openai call's cache entry.
+    assert [c["key"] for c in ledger.calls[:2]] == [HI.key(openai)] * 2 and (
+        tmp_path / f"{HI.key(openai)}.json"
+    ).exists()
+    assert [(c["cached"], c["prompt_tokens"]) for c in ledger.calls] == [
+        (False, 120),
+        (True, 0),
+        (False, 200),
+        (False, 200),
+    ]
 
     ledger.record(ChatResponse("x", Usage(10, 1), None, "local-model"))
     assert ledger.summary()["models"]["local-model"]["cost_usd"] == 0.0

@@ -2,8 +2,12 @@
 
     backend = backend_from_env()                       # provider, model, URL, key from flags or environment
     backend = MeteredBackend(CachedBackend(backend, "runs/x/llm-cache"), ledger := UsageLedger())
-    reply = backend.chat([ChatMessage("user", ["What is in this image?", png_bytes])], max_tokens=256, temperature=0)
+    request = ChatRequest([ChatMessage("user", ["What is in this image?", png_bytes])], max_tokens=256, temperature=0.0)
+    reply = backend.chat(request)
     reply.text, reply.usage, ledger.summary()
+
+A call is one `ChatRequest` (the conversation and every generation option), so all backends, wrappers and
+offline stand-in models share the signature `chat(request) -> ChatResponse`.
 
 Adapters: `OpenAICompatibleBackend` (OpenAI, vLLM, Ollama, llama.cpp: anything serving `/chat/completions`,
 the only one with log-probabilities) and `AnthropicBackend` (Messages API). Wrappers: `CachedBackend`
@@ -22,6 +26,7 @@ from jaxinterp.agent.backends.base import (
     BackendError,
     ChatBackend,
     ChatMessage,
+    ChatRequest,
     ChatResponse,
     Image,
     TokenLogprob,
@@ -38,6 +43,7 @@ __all__ = [
     "CachedBackend",
     "ChatBackend",
     "ChatMessage",
+    "ChatRequest",
     "ChatResponse",
     "Image",
     "MeteredBackend",

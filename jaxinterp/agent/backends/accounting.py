@@ -7,6 +7,10 @@ its undated family. Models missing from the table (local models, new releases) c
 total of a run that used any of them with billed tokens, rather than a number that silently leaves them
 out; pass `prices={...}` to add or override entries (e.g. `{"llama3.1:8b": (0.0, 0.0)}` for a local model).
 Cache hits are counted as calls but bill no tokens.
+
+`MeteredBackend` also hands the `ChatRequest` to the ledger, which logs each call in `UsageLedger.calls`
+under `ChatRequest.key(backend)`: the same key the response cache files the call under (for the first sample
+of a request), so a ledger line can be traced to its cache entry without the ledger holding any prompts.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from jaxinterp.agent.backends.base import ChatBackend, ChatMessage, ChatResponse
+from jaxinterp.agent.backends.base import ChatBackend, ChatRequest, ChatResponse, Usage
 
 # model family -> (USD per 1M prompt tokens, USD per 1M completion tokens)
 PRICES: dict[str, tuple[float, float]] = {
@@ -69,22 +73,35 @@ class ModelUsage:
 
 
 class UsageLedger:
-    """Per-model calls, tokens and cost of a run; feed it with `record` or wrap a backend with `MeteredBackend`."""
+    """Per-model calls, tokens and cost of a run; feed it with `record` or wrap a backend with `MeteredBackend`.
+
+    `calls` lists the calls recorded with their request, oldest first: `{"key", "model", "cached",
+    "prompt_tokens", "completion_tokens"}` each (`key` is `ChatRequest.key(backend)`).
+    """
 
     def __init__(self, prices: Mapping[str, tuple[float, float]] | None = None):
         self.prices = {**PRICES, **(prices or {})}
         self.models: dict[str, ModelUsage] = {}
+        self.calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def record(self, response: ChatResponse) -> None:
+    def record(
+        self, response: ChatResponse, request: ChatRequest | None = None, backend: ChatBackend | None = None
+    ) -> None:
+        """Count `response`; with its `request` (sent to `backend`) also log the call in `calls`."""
+        billed = Usage(0, 0) if response.cached else response.usage
+        call = None
+        if request is not None:
+            call = {"key": request.key(backend), "model": response.model, "cached": response.cached}
+            call.update(billed._asdict())
         with self._lock:
+            if call is not None:
+                self.calls.append(call)
             entry = self.models.setdefault(response.model, ModelUsage())
             entry.calls += 1
-            if response.cached:
-                entry.cached_calls += 1
-            else:
-                entry.prompt_tokens += response.usage.prompt_tokens
-                entry.completion_tokens += response.usage.completion_tokens
+            entry.cached_calls += response.cached
+            entry.prompt_tokens += billed.prompt_tokens
+            entry.completion_tokens += billed.completion_tokens
 
     def cost(self, model: str) -> float | None:
         """USD spent on `model` so far; None when the model has no price."""
@@ -115,17 +132,7 @@ class MeteredBackend:
     def __repr__(self) -> str:
         return f"MeteredBackend({self.inner!r})"
 
-    def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        logprobs: int | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> ChatResponse:
-        response = self.inner.chat(
-            messages, max_tokens=max_tokens, temperature=temperature, logprobs=logprobs, stop=stop
-        )
-        self.ledger.record(response)
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        response = self.inner.chat(request)
+        self.ledger.record(response, request, self.inner)
         return response

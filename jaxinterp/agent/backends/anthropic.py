@@ -8,11 +8,10 @@ so asking for them is an error before any request is sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from jaxinterp.agent.backends.base import BackendError, ChatMessage, ChatResponse, Usage
-from jaxinterp.agent.backends.transport import HttpBackend, RetryPolicy, post_json
+from jaxinterp.agent.backends.base import BackendError, ChatRequest, ChatResponse, Usage
+from jaxinterp.agent.backends.transport import HttpBackend, RetryPolicy
 
 API_VERSION = "2023-06-01"
 
@@ -27,30 +26,25 @@ class AnthropicBackend(HttpBackend):
     """Chat with Claude models through the Messages API."""
 
     provider = "anthropic"
+    path = "/v1/messages"
 
     def __init__(
         self, api_key: str, model: str, base_url: str = "https://api.anthropic.com", retry: RetryPolicy | None = None
     ):
         super().__init__(base_url, api_key, model, retry)
 
-    def request_body(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        logprobs: int | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
-        """The JSON body sent for these arguments."""
-        if logprobs is not None:
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self._api_key, "anthropic-version": API_VERSION}
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        if request.logprobs is not None:
             raise BackendError(
                 "Anthropic's Messages API returns no log-probabilities; use an OpenAI-compatible endpoint "
                 "(OpenAI, vLLM) for calls that need them"
             )
         system = []
         turns = []
-        for message in messages:
+        for message in request.messages:
             if message.role == "system":
                 if any(not isinstance(p, str) for p in message.parts()):
                     raise BackendError("Anthropic system prompts are text only; put images in a user message")
@@ -58,27 +52,19 @@ class AnthropicBackend(HttpBackend):
             else:
                 content = message.content if isinstance(message.content, str) else [_block(p) for p in message.content]
                 turns.append({"role": message.role, "content": content})
-        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
         if system:
             body["system"] = "\n\n".join(system)
         body["messages"] = turns
-        if stop:
-            body["stop_sequences"] = list(stop)
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
         return body
 
-    def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        logprobs: int | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> ChatResponse:
-        body = self.request_body(messages, max_tokens=max_tokens, temperature=temperature, logprobs=logprobs, stop=stop)
-        headers = {"x-api-key": self._api_key, "anthropic-version": API_VERSION}
-        url = f"{self.base_url}/v1/messages"
-        data = post_json(url, headers, body, self.retry, (self._api_key,))
+    def parse_response(self, data: dict[str, Any], request: ChatRequest, url: str) -> ChatResponse:
         blocks = data.get("content")
         if not isinstance(blocks, list):
             raise BackendError(f"{url} answered without a content list: {str(data)[:200]}")

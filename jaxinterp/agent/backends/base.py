@@ -1,9 +1,16 @@
-"""Provider-neutral chat types: messages with images, responses with usage and log-probabilities.
+"""Provider-neutral chat types: messages with images, one request value, responses with usage and log-probabilities.
 
 A conversation is a list of `ChatMessage(role, content)`. `content` is a string or a list of parts, each
 a string (text), PNG/JPEG bytes or a uint8 H x W x 3 numpy array (encoded to PNG once, when the message
 is built). Adapters turn images into what their API wants (OpenAI: base64 `data:` URLs; Anthropic:
-base64 image blocks). Every backend returns a `ChatResponse`, so agent code never sees a provider's JSON.
+base64 image blocks).
+
+A call is one `ChatRequest(messages, max_tokens=..., temperature=..., logprobs=..., stop=...)`: the
+generation options are spelled out here and nowhere else, so every backend, wrapper (cache, ledger) and
+offline stand-in model has the same one-argument `chat(request) -> ChatResponse`, and a new option is
+added in one place. `ChatRequest.record()` / `.key()` are its canonical JSON form and SHA-256, shared by
+the response cache (as the file name of an entry) and the usage ledger (per-call log). Every backend
+returns a `ChatResponse`, so agent code never sees a provider's JSON.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import base64
 import dataclasses
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -111,6 +119,84 @@ def request_record(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     return record
 
 
+@dataclasses.dataclass(frozen=True)
+class ChatRequest:
+    """One call to a chat model: the conversation and every generation option.
+
+    `ChatRequest(messages, max_tokens=256, temperature=0.0)` with any sequence of `ChatMessage` (kept as a
+    tuple, so later changes to the caller's list do not alter the request); `stop` may be one string or a
+    sequence of them (an empty one means none).
+
+    Attributes:
+        messages: The conversation, oldest turn first.
+        max_tokens: Longest reply, in tokens (at least 1).
+        temperature: Sampling temperature (0: greedy); recorded as given, so 0 and 0.0 are different keys.
+        logprobs: None for no log-probabilities; k >= 0 asks for each generated token's log-probability and
+            its k best alternatives (OpenAI-compatible backends only).
+        stop: Strings that end the reply, or None.
+    """
+
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int
+    temperature: float
+    logprobs: int | None = None
+    stop: tuple[str, ...] | None = None
+
+    def __init__(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        logprobs: int | None = None,
+        stop: str | Sequence[str] | None = None,
+    ):
+        if isinstance(messages, ChatMessage):
+            messages = (messages,)
+        messages = tuple(messages)
+        if not all(isinstance(m, ChatMessage) for m in messages):
+            raise InputError("a chat request's messages must be ChatMessage values")
+        if max_tokens < 1:
+            raise InputError(f"max_tokens must be at least 1, got {max_tokens}")
+        if temperature < 0:
+            raise InputError(f"temperature must be non-negative, got {temperature}")
+        if logprobs is not None and logprobs < 0:
+            raise InputError(f"logprobs must be None or a non-negative count, got {logprobs}")
+        stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        object.__setattr__(self, "messages", messages)
+        object.__setattr__(self, "max_tokens", max_tokens)
+        object.__setattr__(self, "temperature", temperature)
+        object.__setattr__(self, "logprobs", logprobs)
+        object.__setattr__(self, "stop", stop or None)
+
+    def record(self, backend: ChatBackend | None = None, **extra: Any) -> dict[str, Any]:
+        """The request as JSON-able data (images by media type, size and SHA-256, never their bytes).
+
+        With `backend`, its `provider`, `base_url` and `model` are included (the same request to another
+        model is another record); `extra` adds fields (the cache's sample number). No API key is ever part
+        of it.
+        """
+        identity = {}
+        if backend is not None:
+            identity = {"provider": backend.provider, "base_url": backend.base_url, "model": backend.model}
+        return {
+            **identity,
+            "messages": request_record(self.messages),
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "logprobs": self.logprobs,
+            "stop": list(self.stop) if self.stop else None,
+            **extra,
+        }
+
+    def key(self, backend: ChatBackend | None = None, **extra: Any) -> str:
+        """SHA-256 (hex) of the canonical JSON (sorted keys) of `record(backend, **extra)`.
+
+        Deterministic: equal requests to the same backend have equal keys, in any process.
+        """
+        return hashlib.sha256(json.dumps(self.record(backend, **extra), sort_keys=True).encode()).hexdigest()
+
+
 class Usage(NamedTuple):
     prompt_tokens: int
     completion_tokens: int
@@ -156,14 +242,6 @@ class ChatBackend(Protocol):
     base_url: str
     model: str
 
-    def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        logprobs: int | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> ChatResponse:
-        """Answer `messages`; `logprobs=k` asks for each token's log-probability and its k best alternatives."""
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        """Answer `request.messages` under `request`'s generation options."""
         ...

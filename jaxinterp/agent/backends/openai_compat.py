@@ -9,11 +9,10 @@ and `top_logprobs: k`; an endpoint that silently drops them is an error, not an 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from jaxinterp.agent.backends.base import BackendError, ChatMessage, ChatResponse, TokenLogprob, Usage
-from jaxinterp.agent.backends.transport import HttpBackend, post_json
+from jaxinterp.agent.backends.base import BackendError, ChatMessage, ChatRequest, ChatResponse, TokenLogprob, Usage
+from jaxinterp.agent.backends.transport import HttpBackend
 
 
 def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
@@ -31,44 +30,27 @@ class OpenAICompatibleBackend(HttpBackend):
     """Chat through any server that speaks OpenAI's `/chat/completions`."""
 
     provider = "openai"
+    path = "/chat/completions"
 
-    def request_body(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        logprobs: int | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
-        """The JSON body sent for these arguments."""
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": _content(m)} for m in messages],
-            "max_tokens": max_tokens,
-            "temperature": temperature,
+            "messages": [{"role": m.role, "content": _content(m)} for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
         }
-        if stop:
-            body["stop"] = list(stop)
-        if logprobs is not None:
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.logprobs is not None:
             body["logprobs"] = True
-            if logprobs > 0:
-                body["top_logprobs"] = logprobs
+            if request.logprobs > 0:
+                body["top_logprobs"] = request.logprobs
         return body
 
-    def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        logprobs: int | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> ChatResponse:
-        body = self.request_body(messages, max_tokens=max_tokens, temperature=temperature, logprobs=logprobs, stop=stop)
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        url = f"{self.base_url}/chat/completions"
-        data = post_json(url, headers, body, self.retry, (self._api_key,))
+    def parse_response(self, data: dict[str, Any], request: ChatRequest, url: str) -> ChatResponse:
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
@@ -77,7 +59,7 @@ class OpenAICompatibleBackend(HttpBackend):
         usage = data.get("usage") or {}
         usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         parsed = None
-        if logprobs is not None:
+        if request.logprobs is not None:
             content = (choice.get("logprobs") or {}).get("content")
             if content is None:
                 raise BackendError(

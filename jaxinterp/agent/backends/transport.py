@@ -5,6 +5,10 @@ jitter (`base_delay * 2**attempt`, scaled by a random factor in [0.5, 1], capped
 `Retry-After` header (seconds or an HTTP date) replaces the computed delay, also capped at `max_delay`
 so a server cannot stall a run for hours. Any other 4xx fails at once with the server's own message.
 API keys travel only in headers; every message that leaves this module has them redacted.
+
+`HttpBackend` is the shared part of the HTTP adapters: `chat(request)` builds the body, posts it with the
+key in the adapter's headers and hands the JSON answer back to the adapter to parse, so an adapter says only
+what differs between APIs (`path`, `headers`, `request_body`, `parse_response`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from jaxinterp.agent.backends.base import BackendError
+from jaxinterp.agent.backends.base import BackendError, ChatRequest, ChatResponse
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +130,14 @@ def post_json(
 
 
 class HttpBackend:
-    """What every HTTP adapter holds: its URL, model, retry policy and (private) key; a repr without the key."""
+    """What every HTTP adapter holds: its URL, model, retry policy and (private) key; a repr without the key.
+
+    Subclasses set `provider` and `path` (appended to `base_url`) and implement `headers`, `request_body` and
+    `parse_response`.
+    """
+
+    provider: str
+    path: str
 
     def __init__(self, base_url: str, api_key: str, model: str, retry: RetryPolicy | None = None):
         self.base_url = base_url.rstrip("/")
@@ -137,3 +148,21 @@ class HttpBackend:
     def __repr__(self) -> str:
         key = "set" if self._api_key else "none"
         return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        body = self.request_body(request)
+        url = f"{self.base_url}{self.path}"
+        data = post_json(url, self.headers(), body, self.retry, (self._api_key,))
+        return self.parse_response(data, request, url)
+
+    def headers(self) -> dict[str, str]:
+        """The authentication (and version) headers of a request."""
+        raise NotImplementedError
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body sent for `request`; raises `BackendError` for an option the API cannot honour."""
+        raise NotImplementedError
+
+    def parse_response(self, data: dict[str, Any], request: ChatRequest, url: str) -> ChatResponse:
+        """The `ChatResponse` in the server's JSON answer to `request` (`url` names the endpoint in errors)."""
+        raise NotImplementedError

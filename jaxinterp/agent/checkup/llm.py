@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 
 import numpy as np
 
-from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatResponse, Usage
+from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatRequest, ChatResponse, Usage
 from jaxinterp.agent.checkup import drawer
 from jaxinterp.agent.checkup.concepts import GROUPS, Concept, concepts
 from jaxinterp.errors import InputError
@@ -106,14 +105,15 @@ class OfflineDrawer:
         self.calls = 0
         self._captions = {c.prompt: c for c in concepts(GROUPS)}
 
-    def chat(self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float, **_) -> ChatResponse:
-        request = next((m.text() for m in messages if m.role == "user" and m.text().startswith("Write a program")), "")
-        found = [c for prompt, c in self._captions.items() if request == DRAW_PROMPT.format(prompt=prompt)]
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        messages = request.messages
+        asked = next((m.text() for m in messages if m.role == "user" and m.text().startswith("Write a program")), "")
+        found = [c for prompt, c in self._captions.items() if asked == DRAW_PROMPT.format(prompt=prompt)]
         if not found:
             raise InputError("the offline drawer only answers its own drawing prompts for known concepts")
         concept = found[0]
         turn = sum(m.role == "assistant" for m in messages)
-        sample = self.calls if temperature > 0 else 0
+        sample = self.calls if request.temperature > 0 else 0
         self.calls += 1
         rng = np.random.default_rng([self.seed, sample, *concept.name.encode()])
         background = str(rng.choice(drawer.BACKGROUNDS))
@@ -128,5 +128,5 @@ class OfflineDrawer:
 
 def ask(backend: ChatBackend, messages: list[ChatMessage], temperature: float) -> tuple[str, ChatResponse]:
     """One reply and the program in it."""
-    response = backend.chat(messages, max_tokens=MAX_TOKENS, temperature=temperature)
+    response = backend.chat(ChatRequest(messages, max_tokens=MAX_TOKENS, temperature=temperature))
     return extract_code(response.text), response

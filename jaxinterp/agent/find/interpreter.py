@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxinterp.agent.backends import ChatBackend, ChatMessage
+from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatRequest
 from jaxinterp.agent.sandbox import SandboxLimits, run_script
 from jaxinterp.errors import InputError
 
@@ -434,7 +434,7 @@ def interpret(
     ]
 
     for round_ in range(1, max_rounds + 1):
-        reply = backend.chat(transcript.messages, max_tokens=max_tokens, temperature=temperature).text
+        reply = backend.chat(ChatRequest(transcript.messages, max_tokens=max_tokens, temperature=temperature)).text
         transcript.messages.append(ChatMessage("assistant", reply))
         answer = parse_answer(reply)
         if answer is not None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxinterp.agent.backends import BackendError, ChatBackend, ChatMessage, ChatResponse
+from jaxinterp.agent.backends import BackendError, ChatBackend, ChatMessage, ChatRequest, ChatResponse
 from jaxinterp.agent.backends.base import TokenLogprob, Usage
 from jaxinterp.agent.find.benchmark import format_pairs
 from jaxinterp.agent.find.neuron_data import CONCEPTS, NEUTRAL_WORDS, RELATIONS
@@ -208,10 +208,10 @@ def neuron_outputs(neuron: Neuron, backend: ChatBackend, words: Sequence[str]) -
     for word in words:
         message = [ChatMessage("user", neuron_prompt(neuron, word))]
         if neuron.category == ENTITIES:
-            reply = backend.chat(message, max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS)
+            reply = backend.chat(ChatRequest(message, max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS))
             outputs.append(yes_probability(reply))
         else:
-            reply = backend.chat(message, max_tokens=24, temperature=0.0)
+            reply = backend.chat(ChatRequest(message, max_tokens=24, temperature=0.0))
             outputs.append(clean_reply(reply.text))
     return outputs
 
@@ -256,8 +256,8 @@ class StandInNeuronModel:
 
     provider, base_url, model = "standin", "offline", "keyword-table"
 
-    def chat(self, messages, *, max_tokens, temperature, logprobs=None, stop=None) -> ChatResponse:
-        prompt = messages[-1].text()
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        prompt = request.messages[-1].text()
         usage = Usage(len(prompt.split()), 1)
         entity = _ENTITY.search(prompt)
         if entity:
@@ -266,7 +266,7 @@ class StandInNeuronModel:
             p1 = 0.95 if related else 0.05
             top = (("1", math.log(p1)), ("0", math.log(1 - p1)))
             token = max(top, key=lambda t: t[1])
-            lp = [TokenLogprob(token[0], token[1], top)] if logprobs is not None else None
+            lp = [TokenLogprob(token[0], token[1], top)] if request.logprobs is not None else None
             return ChatResponse(token[0], usage, lp, self.model)
         relation = _RELATION.search(prompt)
         if relation:

@@ -15,11 +15,10 @@ functions: probes are a fixed list of 16 strings); their public names are re-exp
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import numpy as np
 
-from jaxinterp.agent.backends import ChatMessage, ChatResponse, Usage
+from jaxinterp.agent.backends import ChatRequest, ChatResponse, Usage
 from jaxinterp.agent.find.offline_numeric import GRID, find_interval, fit_numeric, numeric_answer
 from jaxinterp.agent.find.offline_strings import STRING_OPS, fit_string, string_answer
 from jaxinterp.agent.find.scoring import parse_numeric_pairs, parse_string_pairs
@@ -79,15 +78,8 @@ class OfflineInterpreter:
     def __repr__(self) -> str:
         return f"OfflineInterpreter(category={self.category!r}, seed={self.seed})"
 
-    def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        logprobs: int | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> ChatResponse:
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        messages = request.messages
         task = next((m.text() for m in messages if m.role == "user"), "")
         found = re.search(r"PYTHON\((\S+?\.py)", task)
         script = found.group(1) if found else "function.py"

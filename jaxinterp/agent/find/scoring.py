@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxinterp.agent.backends import ChatBackend, ChatMessage
+from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatRequest
 from jaxinterp.agent.sandbox import SandboxLimits, run_code, run_script
 from jaxinterp.errors import InputError
 
@@ -312,9 +312,8 @@ def judge_accuracy(
         return 0.0
     hits = 0
     for test in tests:
-        reply = backend.chat(
-            [ChatMessage("user", prompt(description, test))], max_tokens=max_tokens, temperature=temperature
-        ).text
+        question = [ChatMessage("user", prompt(description, test))]
+        reply = backend.chat(ChatRequest(question, max_tokens=max_tokens, temperature=temperature)).text
         hits += parse_judge_answer(reply) == test.correct
     return hits / len(tests)
 

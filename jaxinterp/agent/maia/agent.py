@@ -26,7 +26,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from jaxinterp.agent.backends import ChatBackend, ChatMessage
+from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatRequest
 from jaxinterp.agent.backends.base import request_record
 from jaxinterp.agent.maia import prompts
 from jaxinterp.agent.maia.runner import EXPERIMENT_LIMITS, ToolServer, run_experiment
@@ -116,7 +116,7 @@ def interpret_unit(
     tools.take_log()
     result = None
     for round_ in range(1, max_rounds + 1):
-        reply = backend.chat(messages, max_tokens=max_tokens, temperature=temperature).text
+        reply = backend.chat(ChatRequest(messages, max_tokens=max_tokens, temperature=temperature)).text
         messages.append(ChatMessage("assistant", reply))
         answer = parse_answer(reply)
         if answer is not None:

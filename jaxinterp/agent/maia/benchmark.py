@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxinterp.agent.backends import ChatBackend, ChatMessage
+from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatRequest
 from jaxinterp.agent.maia import dataset, describer, neurons, predictive
 from jaxinterp.errors import InputError
 
@@ -54,9 +54,8 @@ the condition)? Answer [ANSWER]: yes or [ANSWER]: no."""
 
 def judge_agrees(judge: ChatBackend, label: str, description: str) -> bool:
     """A judge model's verdict on whether `description` matches the ground-truth `label`."""
-    reply = judge.chat(
-        [ChatMessage("user", JUDGE_PROMPT.format(label=label, description=description))], max_tokens=50, temperature=0
-    ).text
+    question = [ChatMessage("user", JUDGE_PROMPT.format(label=label, description=description))]
+    reply = judge.chat(ChatRequest(question, max_tokens=50, temperature=0)).text
     verdict = reply.lower().split("[answer]:")[-1]
     return "yes" in verdict and "no" not in verdict.replace("not", "")
 

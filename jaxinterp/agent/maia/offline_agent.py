@@ -22,11 +22,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Sequence
 
 import numpy as np
 
-from jaxinterp.agent.backends import ChatMessage, ChatResponse, Usage
+from jaxinterp.agent.backends import ChatRequest, ChatResponse, Usage
 from jaxinterp.agent.maia import render
 from jaxinterp.agent.maia.predictive import concept_slot, prompt_phrase
 
@@ -58,8 +57,8 @@ class OfflineAgent:
     def __init__(self, seed: int = 0):
         self.seed = seed
 
-    def chat(self, messages: Sequence[ChatMessage], **kwargs) -> ChatResponse:
-        logs = [m.text() for m in messages if m.role == "user"][1:]  # experiment results so far
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        logs = [m.text() for m in request.messages if m.role == "user"][1:]  # experiment results so far
         reply = self._next(logs)
         return ChatResponse(reply, Usage(0, 0), None, self.model)
 

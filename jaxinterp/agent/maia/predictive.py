@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from jaxinterp.agent.backends import ChatBackend, ChatMessage
+from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatRequest
 from jaxinterp.agent.maia import render
 from jaxinterp.agent.maia.describer import parse_label
 
@@ -126,7 +126,7 @@ def llm_prompts(backend: ChatBackend, description: str, n: int = NUM_PROMPTS) ->
         textures=", ".join(render.TEXTURES[1:]),
         backgrounds=", ".join(render.BACKGROUNDS[1:]),
     )
-    reply = backend.chat([ChatMessage("user", text)], max_tokens=800, temperature=0.0).text
+    reply = backend.chat(ChatRequest([ChatMessage("user", text)], max_tokens=800, temperature=0.0)).text
     sections = re.split(r"\[(POSITIVE|NEUTRAL)\]", reply)
     found: dict[str, list[str]] = {"POSITIVE": [], "NEUTRAL": []}
     for tag, body in zip(sections[1::2], sections[2::2], strict=False):

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxinterp.agent.backends import ChatBackend, ChatMessage
+from jaxinterp.agent.backends import ChatBackend, ChatMessage, ChatRequest
 from jaxinterp.agent.maia import render
 from jaxinterp.agent.maia.images import Generator, ProceduralGenerator, is_image_string
 from jaxinterp.agent.maia.system import ImageStore, System, firing_region, pool_maps
@@ -298,7 +298,8 @@ class Tools:
         return ", ".join(concepts) + ("; around: " + ", ".join(around) if around else "")
 
     def _ask(self, images: Sequence[np.ndarray], prompt: str) -> str:
-        return self.vlm.chat([ChatMessage("user", [prompt, *images])], max_tokens=300, temperature=0.0).text.strip()
+        question = [ChatMessage("user", [prompt, *images])]
+        return self.vlm.chat(ChatRequest(question, max_tokens=300, temperature=0.0)).text.strip()
 
 
 def _host(image) -> np.ndarray:

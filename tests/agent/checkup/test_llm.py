@@ -1,9 +1,7 @@
 """LLM drawing: code extraction, feedback, the offline drawer backend, and the loop end to end on a loopback
 OpenAI-compatible server replaying a scripted session (a broken program, its fix, an improvement)."""
 
-import http.server
 import json
-import threading
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from jaxinterp.agent.checkup import drawer, llm, run
 from jaxinterp.agent.checkup.concepts import concept
 from jaxinterp.cli import main
-from tests.agent.fake_openai import send_chat_completion
+from tests.agent.fake_openai import serve
 
 
 def test_extract_code_takes_the_longest_fenced_block_or_bare_code():
@@ -32,13 +30,14 @@ def test_offline_drawer_reveals_its_template_over_the_rounds():
     messages = llm.draw_messages(concept("house"))
     programs = []
     for _ in range(4):
-        reply = backend.chat(messages, max_tokens=100, temperature=0.0).text
+        reply = backend.chat(llm.ChatRequest(messages, max_tokens=100, temperature=0.0)).text
         programs.append(llm.extract_code(reply))
         messages = [*messages, llm.ChatMessage("assistant", reply), llm.ChatMessage("user", "improve")]
     lengths = [len(p.splitlines()) for p in programs]
     assert lengths[0] < lengths[1] < lengths[2] == lengths[3]
     # The last draft is the whole template program: the same as a plain (non-incremental) reply.
-    plain = llm.OfflineDrawer(seed=1).chat(llm.draw_messages(concept("house")), max_tokens=100, temperature=0.0)
+    request = llm.ChatRequest(llm.draw_messages(concept("house")), max_tokens=100, temperature=0.0)
+    plain = llm.OfflineDrawer(seed=1).chat(request)
     assert llm.extract_code(plain.text) == programs[-1]
 
 
@@ -76,23 +75,10 @@ _SCRIPT = [
 ]
 
 
-class _ScriptedOpenAI(http.server.ThreadingHTTPServer):
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.bodies = []
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
+def _replay_script(body: dict) -> str:
     """Replays `_SCRIPT`: the n-th assistant turn of a conversation gets the n-th program."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.bodies.append(body)
-        turn = sum(m["role"] == "assistant" for m in body["messages"])
-        send_chat_completion(self, body["model"], f"Sure.\n```python\n{_SCRIPT[min(turn, 2)]}```", 100, 50)
-
-    def log_message(self, *args):
-        pass
+    turn = sum(m["role"] == "assistant" for m in body["messages"])
+    return f"Sure.\n```python\n{_SCRIPT[min(turn, 2)]}```"
 
 
 @pytest.fixture
@@ -100,12 +86,8 @@ def server(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    server = _ScriptedOpenAI()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serve(_replay_script, usage=(100, 50)) as server:
+        yield server
 
 
 def test_correction_loop_end_to_end_on_a_loopback_server(server, tmp_path, capsys):

@@ -72,8 +72,8 @@ class Scripted:
         self.replies = list(replies)
         self.seen = []
 
-    def chat(self, messages, *, max_tokens, temperature, logprobs=None, stop=None):
-        self.seen.append(list(messages))
+    def chat(self, request):
+        self.seen.append(list(request.messages))
         text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         return ChatResponse(text, Usage(1, 1), None, self.model)
 

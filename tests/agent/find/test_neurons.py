@@ -126,8 +126,8 @@ class _DescribeByProbing:
     def __init__(self, wrong=False):
         self.wrong = wrong
 
-    def chat(self, messages, *, max_tokens, temperature, logprobs=None, stop=None):
-        pairs = re.findall(r"\(([^,()]+), ([0-9.]+)\)", messages[1].text())
+    def chat(self, request):
+        pairs = re.findall(r"\(([^,()]+), ([0-9.]+)\)", request.messages[1].text())
         hot = {w for w, y in pairs if float(y) > 0.5}
         found = [c for c, words in CONCEPTS.items() if hot & set(words)]
         if self.wrong:
@@ -141,8 +141,8 @@ class _KeywordJudge:
 
     provider, base_url, model = "scripted", "scripted://", "judge"
 
-    def chat(self, messages, *, max_tokens, temperature, logprobs=None, stop=None):
-        prompt = messages[-1].text()
+    def chat(self, request):
+        prompt = request.messages[-1].text()
         description = prompt.split("\n")[1]
         words = re.findall(r"^(\d)\. (.+)$", prompt, re.M)
         named = {w for c, ws in CONCEPTS.items() if c in description for w in ws}

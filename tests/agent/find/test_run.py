@@ -1,8 +1,6 @@
 """`jaxinterp find build / run / score` end to end on a tiny benchmark: offline, resume, and an LLM on loopback."""
 
-import http.server
 import json
-import threading
 
 import pytest
 
@@ -10,7 +8,7 @@ from jaxinterp.agent.find import run as find_run
 from jaxinterp.agent.find.cli import parse_interpreter
 from jaxinterp.agent.find.offline import OfflineInterpreter
 from jaxinterp.cli import main
-from tests.agent.fake_openai import send_chat_completion
+from tests.agent.fake_openai import serve
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +22,9 @@ def bench(tmp_path_factory):
 class CountingOffline(OfflineInterpreter):
     calls = 0
 
-    def chat(self, messages, **kwargs):
+    def chat(self, request):
         CountingOffline.calls += 1
-        return super().chat(messages, **kwargs)
+        return super().chat(request)
 
 
 @pytest.fixture
@@ -149,47 +147,26 @@ def test_llm_without_key_exits_2_naming_the_variable(bench, tmp_path, monkeypatc
     assert not (tmp_path / "o").exists()
 
 
-class _FakeOpenAI(http.server.ThreadingHTTPServer):
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.bodies = []
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
+def _probe_then_identity(body: dict) -> str:
     """Probes once, then answers "identity"; as judge always picks candidate 1."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.bodies.append(body)
-        messages = body["messages"]
-        if "candidate functions" in json.dumps(messages):
-            text = "[ANSWER]: 1"
-        elif len(messages) == 2:
-            text = 'Let me look. PYTHON(function.py "hello" "World")'
-        else:
-            text = "[DESCRIPTION]: returns its input unchanged\n[CODE]: def f(x):\n    return x"
-        send_chat_completion(self, body["model"], text)
-
-    def log_message(self, *args):
-        pass
+    messages = body["messages"]
+    if "candidate functions" in json.dumps(messages):
+        return "[ANSWER]: 1"
+    if len(messages) == 2:
+        return 'Let me look. PYTHON(function.py "hello" "World")'
+    return "[DESCRIPTION]: returns its input unchanged\n[CODE]: def f(x):\n    return x"
 
 
 def test_llm_run_on_loopback_server_records_tokens_and_judges(bench, tmp_path, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    server = _FakeOpenAI()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
     out = tmp_path / "llm"
-    args = ["find", "run", "--benchmark", str(bench), "--out", str(out), "--quiet"]
-    args += ["--interpreter", "openai:local-model", "--base-url", f"http://127.0.0.1:{server.server_address[1]}"]
-    args += ["--categories", "string", "--limit", "2", "--judge"]
-    try:
+    with serve(_probe_then_identity) as server:
+        args = ["find", "run", "--benchmark", str(bench), "--out", str(out), "--quiet"]
+        args += ["--interpreter", "openai:local-model", "--base-url", f"http://127.0.0.1:{server.server_address[1]}"]
+        args += ["--categories", "string", "--limit", "2", "--judge"]
         assert main(args) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
     records = _records(out)
     assert [r["id"] for r in sorted(records, key=lambda r: r["id"])] == ["f00000", "f00001"]
     for r in records:

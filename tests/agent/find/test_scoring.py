@@ -93,8 +93,8 @@ class Judge:
         self.calls = 0
         self.prompts = []
 
-    def chat(self, messages, *, max_tokens, temperature, logprobs=None, stop=None):
-        prompt = messages[-1].text()
+    def chat(self, request):
+        prompt = request.messages[-1].text()
         self.prompts.append(prompt)
         self.calls += 1
         right = int(prompt.split("secret=")[1][0])  # the test's correct candidate, planted in its outputs

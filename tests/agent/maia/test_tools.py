@@ -21,8 +21,8 @@ class StubVLM:
     def __init__(self):
         self.calls = []
 
-    def chat(self, messages, **kwargs):
-        self.calls.append(messages)
+    def chat(self, request):
+        self.calls.append(request.messages)
         return ChatResponse("[highlighted regions]: a star", Usage(1, 1), None, "stub")
 
 
