@@ -5,34 +5,41 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from jaxinterp.cli_options import ConfigOptions, add_command_group, add_out, add_quiet, add_seed, add_training_options
 
-def add_parser(subparsers) -> None:
+HELP = "model surgery: train small transformers on synthetic tasks, activation patching"
+DESCRIPTION = "Train small LLaMA-style transformers on synthetic tasks and take them apart."
+
+
+def _train_options() -> ConfigOptions:
+    """The `TrainConfig` fields `jaxinterp mech train` exposes (mech.train is imported only when needed)."""
     from jaxinterp.mech.tasks import TASKS
     from jaxinterp.mech.train import SIZES, TrainConfig
 
-    defaults = TrainConfig()
-    mech = subparsers.add_parser(
-        "mech",
-        help="model surgery: train small transformers on synthetic tasks, activation patching",
-        description="Train small LLaMA-style transformers on synthetic tasks and take them apart.",
-    )
-    sub = mech.add_subparsers(dest="mech_command", required=True, metavar="COMMAND")
+    helps = {
+        "task": f"task name ({', '.join(TASKS)}; default {{default}})",
+        "size": f"model size ({', '.join(SIZES)}; default {{default}})",
+        "steps": "training steps (default {default})",
+        "batch_size": "prompts per step (default {default})",
+        "learning_rate": "peak AdamW learning rate (default {default})",
+        "seed": "random seed (default {default})",
+        "layers": "override the size preset's number of layers",
+        "d_model": "override the size preset's residual width",
+        "heads": "override the size preset's number of attention heads",
+        "stop_at_accuracy": "stop once the evaluation accuracy reaches it",
+    }
+    return ConfigOptions(TrainConfig, tuple(helps), helps)
+
+
+def add_parser(subparsers) -> None:
+    from jaxinterp.mech.train import TrainConfig
+
+    sub = add_command_group(subparsers, "mech", HELP, DESCRIPTION)
 
     p = sub.add_parser("train", help="train a small transformer on a task; the output folder is a HF checkpoint")
-    p.add_argument("--task", default=defaults.task, help=f"task name ({', '.join(TASKS)}; default {defaults.task})")
-    p.add_argument("--size", default=defaults.size, help=f"model size ({', '.join(SIZES)}; default {defaults.size})")
-    p.add_argument("--out", required=True, help="run folder (becomes a Hugging Face LLaMA checkpoint folder)")
-    p.add_argument("--steps", type=int, help=f"training steps (default {defaults.steps})")
-    p.add_argument("--batch-size", type=int, help=f"prompts per step (default {defaults.batch_size})")
-    p.add_argument("--learning-rate", type=float, help=f"peak AdamW learning rate (default {defaults.learning_rate})")
-    p.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
-    p.add_argument("--layers", type=int, help="override the size preset's number of layers")
-    p.add_argument("--d-model", type=int, help="override the size preset's residual width")
-    p.add_argument("--heads", type=int, help="override the size preset's number of attention heads")
+    add_out(p, "run folder (becomes a Hugging Face LLaMA checkpoint folder)")
     p.add_argument("--num-boxes", type=int, help="boxes per prompt (task boxes; default 3, the paper uses 7)")
-    p.add_argument("--stop-at-accuracy", type=float, help="stop once the evaluation accuracy reaches it")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_options(p, _train_options(), base=TrainConfig())
     p.set_defaults(func=_train)
 
     p = sub.add_parser("tasks", help="list the registered tasks")
@@ -48,8 +55,8 @@ def add_parser(subparsers) -> None:
         "the other axes are patched together",
     )
     p.add_argument("--n", type=int, default=16, help="prompt pairs (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the prompt pairs")
-    p.add_argument("--out", help="output folder (default: <model>/patching)")
+    add_seed(p, 0, "seed of the prompt pairs")
+    add_out(p, "output folder (default: <model>/patching)", required=False)
     p.set_defaults(func=_patch)
 
     _add_study_parsers(sub)
@@ -60,7 +67,7 @@ def _add_study_parsers(sub) -> None:
         "entity-tracking",
         help="the entity-tracking study (Prakash et al. 2024): circuit, faithfulness, DCM, CMAP; HTML report",
     )
-    p.add_argument("--out", required=True, help="study folder (models, per-seed results, index.html)")
+    add_out(p, "study folder (models, per-seed results, index.html)")
     p.add_argument(
         "--seeds",
         type=int,
@@ -79,17 +86,17 @@ def _add_study_parsers(sub) -> None:
     )
     p.add_argument("--finetune-steps", type=int, default=400, help="training steps of each fine-tune (400)")
     p.add_argument("--smoke", action="store_true", help="a seconds-long run of every step on a tiny model")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_quiet(p, "no progress output")
     p.set_defaults(func=_entity_tracking)
 
     p = sub.add_parser(
         "variable-binding",
         help="the variable-binding study (Davies et al. 2023): DCM over all final-token heads and MLPs; report",
     )
-    p.add_argument("--out", required=True, help="study folder (model, index.html)")
+    add_out(p, "study folder (model, index.html)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per sparsity (default 3)")
     p.add_argument("--steps", type=int, default=800, help="training steps of the arithmetic model (800)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_quiet(p, "no progress output")
     p.set_defaults(func=_variable_binding)
 
 
@@ -137,11 +144,8 @@ def config_from_args(args):
     """The `TrainConfig` of `jaxinterp mech train` arguments (unset flags keep the defaults)."""
     from jaxinterp.mech.train import TrainConfig
 
-    names = ("task", "size", "steps", "batch_size", "learning_rate", "seed", "layers", "d_model", "heads")
-    names += ("stop_at_accuracy",)
-    changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     settings = {"num_boxes": args.num_boxes} if args.num_boxes is not None else {}
-    return dataclasses.replace(TrainConfig(), task_settings=settings, **changes)
+    return _train_options().apply(TrainConfig(task_settings=settings), args)
 
 
 def _train(args) -> None:

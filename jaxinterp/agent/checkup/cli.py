@@ -12,6 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxinterp.cli_options import add_command_group, add_llm_options, add_out, add_quiet, add_seed
+
+HELP = "vision check-up: LLMs draw concepts as code; learn representations from the drawings"
+DESCRIPTION = (
+    "A vision check-up for language models (Sharma et al. 2024): drawing code, its correction "
+    "from text feedback, fidelity / diversity, and self-supervised learning on code-rendered images."
+)
+
 
 def _seeds(value: str) -> tuple[int, ...]:
     import argparse
@@ -43,7 +51,7 @@ def _common(p, default_temperature: float) -> None:
     from jaxinterp.agent.checkup.concepts import GROUPS
     from jaxinterp.agent.checkup.llm import LANGUAGES
 
-    p.add_argument("--out", required=True, help="output folder (drawings/, records.jsonl, summary.json, index.html)")
+    add_out(p, "output folder (drawings/, records.jsonl, summary.json, index.html)")
     p.add_argument("--groups", default=",".join(GROUPS), help="comma-separated concept groups (all)")
     p.add_argument("--concepts", help="comma-separated concept names within the groups (default all)")
     p.add_argument(
@@ -55,10 +63,8 @@ def _common(p, default_temperature: float) -> None:
     )
     p.add_argument("--language", choices=tuple(LANGUAGES), default="matplotlib", help="drawing library")
     p.add_argument("--temperature", type=float, default=default_temperature, help="sampling temperature")
-    p.add_argument("--seed", type=int, default=0, help="seed of the offline drawer (0)")
-    p.add_argument("--provider", help="LLM provider, openai or anthropic (default: JAXINTERP_LLM_PROVIDER)")
-    p.add_argument("--model", help="LLM model (default: JAXINTERP_LLM_MODEL)")
-    p.add_argument("--base-url", help="LLM API URL (default: JAXINTERP_LLM_BASE_URL or the provider's)")
+    add_seed(p, 0, "seed of the offline drawer (0)")
+    add_llm_options(p)
     p.add_argument(
         "--recogniser",
         default="~/.cache/jaxinterp/checkup-shape-classifier",
@@ -71,20 +77,14 @@ def _common(p, default_temperature: float) -> None:
         help="local Hugging Face CLIP folder (config.json, model.safetensors, tokenizer): scores every chosen "
         "group, as the paper does; replaces --recogniser",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
 
 
 def add_parser(subparsers) -> None:
     from jaxinterp.agent.checkup.pretrain import PretrainConfig
 
     defaults = PretrainConfig()
-    checkup = subparsers.add_parser(
-        "checkup",
-        help="vision check-up: LLMs draw concepts as code; learn representations from the drawings",
-        description="A vision check-up for language models (Sharma et al. 2024): drawing code, its correction "
-        "from text feedback, fidelity / diversity, and self-supervised learning on code-rendered images.",
-    )
-    sub = checkup.add_subparsers(dest="checkup_command", required=True, metavar="COMMAND")
+    sub = add_command_group(subparsers, "checkup", HELP, DESCRIPTION)
 
     p = sub.add_parser("generate", help="draw concepts as code, render in the sandbox, measure fidelity/diversity")
     _common(p, default_temperature=1.0)
@@ -97,13 +97,13 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_draw)
 
     p = sub.add_parser("pretrain", help="SimCLR on code-rendered images vs random noise, linear probe on digits")
-    p.add_argument("--out", required=True, help="output folder (results.json, PNGs, index.html)")
+    add_out(p, "output folder (results.json, PNGs, index.html)")
     p.add_argument("--images", type=int, default=defaults.n_images, help=f"training images ({defaults.n_images})")
     p.add_argument("--steps", type=int, default=defaults.ssl.steps, help=f"SimCLR steps ({defaults.ssl.steps})")
     p.add_argument("--batch-size", type=int, default=defaults.ssl.batch_size, help="images per step")
     p.add_argument("--seeds", type=_seeds, default=defaults.seeds, help="comma-separated seeds (0,1,2)")
     p.add_argument("--data-seed", type=int, default=defaults.data_seed, help="seed of the drawing programs (0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=_pretrain)
 
 

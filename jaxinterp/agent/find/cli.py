@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import argparse
 
+from jaxinterp.cli_options import add_command_group, add_llm_options, add_out, add_quiet, add_seed
+
+HELP = "FIND benchmark: generate functions, let an interpreter describe them, score the answers"
+DESCRIPTION = "FIND (Function INterpretation and Description): generate the benchmark and run it end to end."
 PROVIDERS = ("openai", "anthropic")
 
 
@@ -32,18 +36,13 @@ def add_parser(subparsers) -> None:
     from jaxinterp.agent.find.interpreter import MAX_ROUNDS, VARIANTS
     from jaxinterp.agent.find.run import INTERPRETERS
 
-    find = subparsers.add_parser(
-        "find",
-        help="FIND benchmark: generate functions, let an interpreter describe them, score the answers",
-        description="FIND (Function INterpretation and Description): generate the benchmark and run it end to end.",
-    )
-    sub = find.add_subparsers(dest="find_command", required=True, metavar="COMMAND")
+    sub = add_command_group(subparsers, "find", HELP, DESCRIPTION)
 
     p = sub.add_parser(
         "build", aliases=["generate"], help="write our numeric and string functions in the release's layout"
     )
-    p.add_argument("--out", required=True, help="benchmark folder to write")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_out(p, "benchmark folder to write")
+    add_seed(p, 0, "random seed (default 0)")
     p.add_argument("--numeric", type=int, default=1000, help="numeric functions (default 1000, as released)")
     p.add_argument("--strings", type=int, default=1000, help="string functions (default 1000)")
     p.add_argument("--mlp-steps", type=int, default=300, help="training steps of the MLP approximations (300)")
@@ -55,7 +54,7 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser("run", help="interpret and score a benchmark folder (ours or the release); resumes")
     p.add_argument("--benchmark", required=True, help="FIND folder (from `find build` or FIND-dataset.zip)")
-    p.add_argument("--out", required=True, help="run folder; a rerun skips the functions already in it")
+    add_out(p, "run folder; a rerun skips the functions already in it")
     p.add_argument(
         "--interpreter",
         type=parse_interpreter,
@@ -69,9 +68,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit", type=int, help="at most N functions per category")
     p.add_argument("--max-rounds", type=int, default=MAX_ROUNDS, help=f"replies per function (default {MAX_ROUNDS})")
     p.add_argument("--workers", type=int, default=1, help="functions interpreted at once (default 1)")
-    p.add_argument("--provider", help="LLM provider, openai or anthropic (default: JAXINTERP_LLM_PROVIDER)")
-    p.add_argument("--model", help="LLM model (default: JAXINTERP_LLM_MODEL)")
-    p.add_argument("--base-url", help="LLM API URL (default: JAXINTERP_LLM_BASE_URL or the provider's)")
+    add_llm_options(p)
     p.add_argument("--judge", action="store_true", help="score descriptions with the same model as 3-way judge")
     p.add_argument(
         "--neuron-model",
@@ -79,7 +76,7 @@ def add_parser(subparsers) -> None:
         "anthropic:MODEL (relations only), llm (from the environment) or standin (offline keyword table, not FIND); "
         "without it neuron categories are skipped",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("score", help="re-score a finished run from its results.jsonl (no interpreting)")

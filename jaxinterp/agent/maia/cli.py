@@ -9,6 +9,11 @@ jaxinterp maia train --out runs/cnn --kind cnn                            # a su
 
 from __future__ import annotations
 
+from jaxinterp.cli_options import add_command_group, add_llm_options, add_out
+
+HELP = "MAIA: describe vision units with experiments (offline describer or an LLM agent); synthetic benchmark"
+DESCRIPTION = "MAIA (multimodal automated interpretability agent) on JAX subject models and synthetic neurons."
+
 
 def parse_agent(value: str) -> tuple[str, str | None, str | None]:
     """`offline` (describer), `offline-agent` (scripted agent, no model), `llm` or `PROVIDER:MODEL`."""
@@ -23,15 +28,10 @@ def add_parser(subparsers) -> None:
     from jaxinterp.agent.maia.agent import MAX_ROUNDS
     from jaxinterp.agent.maia.prompts import PROTOCOLS
 
-    maia = subparsers.add_parser(
-        "maia",
-        help="MAIA: describe vision units with experiments (offline describer or an LLM agent); synthetic benchmark",
-        description="MAIA (multimodal automated interpretability agent) on JAX subject models and synthetic neurons.",
-    )
-    sub = maia.add_subparsers(dest="maia_command", required=True, metavar="COMMAND")
+    sub = add_command_group(subparsers, "maia", HELP, DESCRIPTION)
 
     def common(p) -> None:
-        p.add_argument("--out", required=True, help="output folder")
+        add_out(p)
         p.add_argument(
             "--agent",
             type=parse_agent,
@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
         p.add_argument("--max-rounds", type=int, default=MAX_ROUNDS, help=f"agent replies per unit ({MAX_ROUNDS})")
         p.add_argument("--num-images", type=int, default=1000, help="exemplar pool size (default 1000)")
         p.add_argument("--data-dir", help="TFDS folder of the pool (default OUT/data)")
-        p.add_argument("--base-url", help="LLM API URL (default: JAXINTERP_LLM_BASE_URL or the provider's)")
+        add_llm_options(p, choose_model=False)
         p.add_argument("--image-endpoint", help="HTTP text2image/edit server (default: procedural renderer)")
 
     p = sub.add_parser("benchmark", help="describe every synthetic neuron; label accuracy and predictive evaluation")
@@ -69,7 +69,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_describe)
 
     p = sub.add_parser("train", help="train a small subject model (cnn or vit) on the concept scenes")
-    p.add_argument("--out", required=True, help="subject folder to write")
+    add_out(p, "subject folder to write")
     p.add_argument("--kind", choices=("cnn", "vit"), default="cnn")
     p.add_argument(
         "--steps", type=int, default=1500, help="training steps (default 1500: CNN test accuracy 0.54, 400: 0.21)"

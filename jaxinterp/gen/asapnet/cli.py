@@ -6,6 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxinterp.cli_options import (
+    ConfigOptions,
+    add_command_group,
+    add_out,
+    add_preset,
+    add_quiet,
+    add_resume,
+)
 from jaxinterp.errors import InputError
 
 
@@ -17,29 +25,38 @@ def _size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _spec_options() -> ConfigOptions:
+    """The `RunSpec` fields given as options (run.py is imported only when needed)."""
+    from jaxinterp.gen.asapnet.run import RunSpec
+
+    helps = {
+        "steps": "training iterations ({default})",
+        "batch_size": "images per step, split over devices ({default})",
+        "seed": "random seed ({default})",
+    }
+    return ConfigOptions(RunSpec, tuple(helps), helps)
+
+
 def _spec_args(p: argparse.ArgumentParser) -> None:
-    from jaxinterp.gen.asapnet.run import PRESETS
+    from jaxinterp.gen.asapnet.run import PRESETS, RunSpec
 
     p.add_argument("--data", default="procedural", help="procedural (embedded) | cityscapes | ade20k | facades")
     p.add_argument("--data-dir", default=None, help="TFDS data folder (default $JAXINTERP_DATA or ~/.cache/...)")
     p.add_argument("--manual-dir", default=None, help="folder with the downloaded archives (prepares the dataset)")
     p.add_argument("--size", type=_size, default=(64, 128), help="HxW of the stored dataset and model (64x128)")
-    p.add_argument("--steps", type=int, default=300, help="training iterations (300)")
-    p.add_argument("--batch-size", type=int, default=4, help="images per step, split over devices (4)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="widths: paper or cpu (cpu)")
+    add_preset(p, PRESETS, default="cpu", help="widths: paper or cpu (cpu)")
     p.add_argument("--vgg", default=None, help="VGG19 weights (torchvision layout) for the perceptual loss")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _spec_options().add_to(p, RunSpec())
+    add_quiet(p)
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("asapnet", help="ASAPNet label-to-image translation (and the SPADE baseline)")
-    cmds = parser.add_subparsers(dest="asapnet_command", required=True, metavar="COMMAND")
+    cmds = add_command_group(sub, "asapnet", help="ASAPNet label-to-image translation (and the SPADE baseline)")
 
     p = cmds.add_parser("train", help="train a generator on a paired dataset")
-    p.add_argument("--out", required=True, help="run folder")
+    add_out(p, "run folder")
     p.add_argument("--model", choices=("asapnet", "spade"), default="asapnet")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    add_resume(p, "continue the run in --out")
     _spec_args(p)
     p.set_defaults(func=_train)
 
@@ -47,11 +64,11 @@ def add_parser(sub) -> None:
     p.add_argument("labels", help="label map PNG (class index per pixel, L or P mode)")
     p.add_argument("--model", required=True, help="run folder written by `asapnet train`")
     p.add_argument("--image", default=None, help="the real image, for a side-by-side comparison")
-    p.add_argument("--out", default=None, help="output PNG (default <labels stem>_translated.png)")
+    add_out(p, "output PNG (default <labels stem>_translated.png)", required=False)
     p.set_defaults(func=_translate)
 
     p = cmds.add_parser("compare", help="train ASAPNet and SPADE on the same budget; quality report")
-    p.add_argument("--out", required=True, help="folder for both runs, numbers.json and index.html")
+    add_out(p, "folder for both runs, numbers.json and index.html")
     p.add_argument("--test-pairs", type=int, default=32, help="held-out pairs scored (32)")
     _spec_args(p)
     p.set_defaults(func=_compare)
@@ -60,7 +77,7 @@ def add_parser(sub) -> None:
     p.add_argument("--sizes", type=lambda s: [_size(v) for v in s.split(",")], default=[(256, 512)])
     p.add_argument("--label-nc", type=int, default=35, help="classes (35, Cityscapes)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", default=None, help="JSON file for the results")
+    add_out(p, "JSON file for the results", required=False)
     p.set_defaults(func=_bench)
 
 
@@ -68,7 +85,8 @@ def _spec(args, kind: str):
     from jaxinterp.gen.asapnet.run import RunSpec
 
     height, width = args.size
-    return RunSpec(kind, args.data, height, width, args.steps, args.batch_size, args.preset, args.seed)
+    spec = RunSpec(kind=kind, dataset=args.data, height=height, width=width, preset=args.preset)
+    return _spec_options().apply(spec, args)
 
 
 def _data(args) -> dict:

@@ -2,54 +2,51 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from jaxinterp.cli_options import (
+    ConfigOptions,
+    add_command_group,
+    add_model_options,
+    add_out,
+    add_training_options,
+    output_folder,
+)
 from jaxinterp.data.images import load_mask, save_gif, save_png
 from jaxinterp.gen.blendgan import apps, store
-from jaxinterp.gen.blendgan.config import PRESETS
+from jaxinterp.gen.blendgan.config import PRESETS, BlendGANConfig
 from jaxinterp.gen.blendgan.identity import SPLITS, split_mask
 
+HELP = "BlendGAN: one pyramid GAN on several images, conditioned on a spatial image-identity map"
+DESCRIPTION = (
+    "BlendGAN (Kligvasser et al., 2022): learn the internal distributions of several images in "
+    "one model; morph, meld and fuse them by editing the identity map."
+)
+TRAIN_OPTIONS = ConfigOptions(BlendGANConfig, ("niter", "max_size", "seed"))
 
-def _model_args(p: argparse.ArgumentParser, out_default: str) -> None:
-    p.add_argument("--model", required=True, help="run folder written by `jaxinterp blendgan train`")
-    p.add_argument("--out", default=None, help=f"output folder (default: <model>/{out_default})")
-    p.add_argument("--seed", type=int, default=0, help="random seed (with --random)")
+
+def _model_args(p, out_default: str) -> None:
+    add_model_options(p, "blendgan", out_default, seed_help="random seed (with --random)")
     p.add_argument(
         "--random", action="store_true", help="fresh random noise instead of the images' reconstruction noise"
     )
 
 
-def _out(args, default: str) -> Path:
-    return Path(args.out) if args.out else Path(args.model) / default
-
-
 def add_parser(subparsers) -> None:
-    blendgan = subparsers.add_parser(
-        "blendgan",
-        help="BlendGAN: one pyramid GAN on several images, conditioned on a spatial image-identity map",
-        description="BlendGAN (Kligvasser et al., 2022): learn the internal distributions of several images in "
-        "one model; morph, meld and fuse them by editing the identity map.",
-    )
-    sub = blendgan.add_subparsers(dest="blendgan_command", required=True, metavar="COMMAND")
+    sub = add_command_group(subparsers, "blendgan", HELP, DESCRIPTION)
 
     p = sub.add_parser("train", help="train one model on 2 or more images (identity = position in the list)")
     p.add_argument("images", nargs="+", help="8-bit RGB image files, or builtin:<name> (coffee, chelsea, ...)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default="paper",
-        help="paper (SinGAN's defaults), fast, fusion (deeper, for fuse) or tiny (tests)",
+    add_out(p)
+    add_training_options(
+        p,
+        TRAIN_OPTIONS,
+        PRESETS,
+        preset_help="paper (SinGAN's defaults), fast, fusion (deeper, for fuse) or tiny (tests)",
     )
-    p.add_argument("--niter", type=int, help="iterations per scale (default 2000)")
-    p.add_argument("--max-size", type=int, help="longer side of the finest scale (default 250)")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("morph", help="frames morphing image a into image b (PNGs, a GIF and a contact sheet)")
@@ -83,13 +80,9 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_fuse)
 
 
-def config_from_args(args):
-    cfg = PRESETS[args.preset]
-    changes = {"niter": args.niter, "max_size": args.max_size, "seed": args.seed}
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if "niter" in changes:
-        changes["lr_milestone"] = int(round(changes["niter"] * cfg.lr_milestone / cfg.niter))
-    return cfg.replace(**changes)
+def config_from_args(args) -> BlendGANConfig:
+    """The preset with the options the user gave (--niter moves the learning-rate drop alike)."""
+    return TRAIN_OPTIONS.apply(PRESETS[args.preset], args)
 
 
 def write_samples(run_dir: Path, seed: int = 0) -> None:
@@ -117,7 +110,7 @@ def _key(args):
 def _morph(args) -> None:
     model = store.load_trained(args.model)
     frames = np.asarray(apps.morph(model, args.a, args.b, args.frames, _key(args), not args.random))
-    out = _out(args, "morph")
+    out = output_folder(args, "morph")
     for t, frame in enumerate(frames):
         save_png(out / f"frame_{t:03d}.png", frame)
     save_png(out / "contact_sheet.png", np.concatenate(list(frames), axis=1))
@@ -128,7 +121,7 @@ def _meld(args) -> None:
     model = store.load_trained(args.model)
     mask = load_mask(args.mask) if args.mask else split_mask(args.split, model.geometry.finest_hw)
     image, identity = apps.meld(model, mask, args.a, args.b, _key(args), args.softness, not args.random)
-    out = _out(args, "meld")
+    out = output_folder(args, "meld")
     save_png(out / "identity_map.png", np.repeat(2.0 * identity[..., args.b : args.b + 1] - 1.0, 3, axis=-1))
     print(f"wrote {save_png(out / f'meld_{args.a}_{args.b}.png', np.asarray(image))}")
 
@@ -137,4 +130,4 @@ def _fuse(args) -> None:
     model = store.load_trained(args.model)
     image = apps.fuse(model, args.structure, args.texture, args.switch_scale, _key(args), not args.random)
     name = f"structure_{args.structure}_texture_{args.texture}_scale_{args.switch_scale}.png"
-    print(f"wrote {save_png(_out(args, 'fuse') / name, np.asarray(image))}")
+    print(f"wrote {save_png(output_folder(args, 'fuse') / name, np.asarray(image))}")

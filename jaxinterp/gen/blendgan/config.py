@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxinterp.errors import InputError
+from jaxinterp.gen.singan.config import PRESETS as SINGAN_PRESETS
 from jaxinterp.gen.singan.config import SinGANConfig
 
 
@@ -33,8 +35,15 @@ class BlendGANConfig(SinGANConfig):
     # XLA's compilation, ~70 s on 2 busy cores for 2 scales, dwarfs the iterations).
     unroll_steps: bool = True
 
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.cross_identity_prob <= 1.0:
+            raise InputError(f"cross_identity_prob must be in [0, 1], got {self.cross_identity_prob}")
+        if self.redraw_coarsest_rec_noise:
+            raise InputError("BlendGAN keeps each image's scale-0 reconstruction noise fixed (redraw is not supported)")
 
-_FAST = BlendGANConfig(max_size=64, scale_factor_init=0.6, niter=300, lr_milestone=240, checkpoint_every=100)
+
+_FAST = SINGAN_PRESETS["fast"].derive(BlendGANConfig).with_niter(300)
 
 PRESETS: dict[str, BlendGANConfig] = {
     # SinGAN's settings (the abstract gives no others): r0 0.75, 25 px coarsest side, 250 px finest,
@@ -54,16 +63,17 @@ PRESETS: dict[str, BlendGANConfig] = {
     # `fast` returns the structure image, but melds are looser (its coarse scales invent more).
     "fusion": _FAST.replace(min_size=12, cross_identity_prob=0.5),
     # For tests: tiny and quick. r0 = 0.5 and 22-36 px give a 2-scale pyramid for builtin:coffee
-    # (22x33, 24x36); compilation, not iterations, dominates its run time.
-    "tiny": BlendGANConfig(
+    # (22x33, 24x36); compilation, not iterations, dominates its run time. SinGAN's tiny networks
+    # (8-16 channels) with the paper's 3 critic and 3 generator steps per iteration, kept a loop.
+    "tiny": SINGAN_PRESETS["tiny"].derive(
+        BlendGANConfig,
         max_size=36,
         min_size=22,
         scale_factor_init=0.5,
-        nfc_init=8,
-        nfc_max=16,
+        d_steps=3,
+        g_steps=3,
         niter=40,
         lr_milestone=32,
-        iters_per_call=10,
         checkpoint_every=40,
         unroll_steps=False,
     ),

@@ -3,27 +3,30 @@ train.py, apps.py and the audio metrics."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from jaxinterp.cli_options import (
+    ConfigOptions,
+    add_command_group,
+    add_model_options,
+    add_out,
+    add_training_options,
+    output_folder,
+)
 from jaxinterp.data.audio import load_audio, save_spectrogram_png, save_wav
-from jaxinterp.errors import InputError
 from jaxinterp.gen.caw import apps, store
-from jaxinterp.gen.caw.config import MODES, PRESETS
+from jaxinterp.gen.caw.config import PRESETS, CAWConfig
 
-
-def _model_args(p: argparse.ArgumentParser, out_default: str) -> None:
-    p.add_argument("--model", required=True, help="run folder written by `jaxinterp caw train`")
-    p.add_argument("--out", default=None, help=f"output folder (default: <model>/{out_default})")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-
-
-def _out(args, default: str) -> Path:
-    return Path(args.out) if args.out else Path(args.model) / default
+HELP = "Catch-A-Waveform: learn a generative model of audio from one short recording"
+DESCRIPTION = (
+    "Catch-A-Waveform (Greshler et al., NeurIPS 2021): a pyramid of 1-D waveform GANs trained on "
+    "one recording; then generate variations of any duration, inpaint a gap, extend the bandwidth, denoise."
+)
+TRAIN_OPTIONS = ConfigOptions(CAWConfig, ("mode", "speech", "iterations", "seed"))
 
 
 def write_audio(folder: Path, name: str, signal: np.ndarray, rate: int) -> list[Path]:
@@ -40,20 +43,11 @@ def write_audio(folder: Path, name: str, signal: np.ndarray, rate: int) -> list[
 
 
 def add_parser(subparsers) -> None:
-    caw = subparsers.add_parser(
-        "caw",
-        help="Catch-A-Waveform: learn a generative model of audio from one short recording",
-        description="Catch-A-Waveform (Greshler et al., NeurIPS 2021): a pyramid of 1-D waveform GANs trained on "
-        "one recording; then generate variations of any duration, inpaint a gap, extend the bandwidth, denoise.",
-    )
-    sub = caw.add_subparsers(dest="caw_command", required=True, metavar="COMMAND")
+    sub = add_command_group(subparsers, "caw", HELP, DESCRIPTION)
 
     p = sub.add_parser("train", help="train a model on one recording")
     p.add_argument("audio", help="WAV/FLAC/OGG file, or builtin:music / builtin:speechlike")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="paper defaults or a faster preset")
-    p.add_argument("--mode", choices=MODES, default="normal", help="normal (generation, BWE), inpainting, denoising")
-    p.add_argument("--speech", action="store_true", help="speech: no scale below 500 Hz, time-domain loss")
+    add_out(p)
     p.add_argument(
         "--gap",
         nargs=2,
@@ -62,45 +56,34 @@ def add_parser(subparsers) -> None:
         metavar=("START", "END"),
         help="inpainting: a hole to fill, in seconds (repeat for several)",
     )
-    p.add_argument("--iterations", type=int, help="iterations per scale (paper: 2000)")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_options(p, TRAIN_OPTIONS, PRESETS)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("generate", help="random variations of any duration, with quality and diversity")
-    _model_args(p, "generated")
+    add_model_options(p, "caw", "generated")
     p.add_argument("--seconds", type=float, help="duration (default: the training clip's)")
     p.add_argument("--num", type=int, default=4, help="number of signals")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("inpaint", help="fill the gap(s) the model was trained with (--mode inpainting)")
-    _model_args(p, "inpainted")
+    add_model_options(p, "caw", "inpainted")
     p.add_argument("--new-noise", action="store_true", help="fresh noise inside the gap (another completion)")
     p.set_defaults(func=_inpaint)
 
     p = sub.add_parser("bwe", help="bandwidth extension: a low-sample-rate recording to the model's rate")
-    _model_args(p, "extended")
+    add_model_options(p, "caw", "extended")
     p.add_argument("--input", required=True, help="the low-rate recording (its rate is read from the file)")
     p.add_argument("--reference", help="the true high-rate recording, to report SNR and LSD")
     p.set_defaults(func=_bwe)
 
     p = sub.add_parser("denoise", help="the clean reconstruction of the noisy recording (--mode denoising)")
-    _model_args(p, "denoised")
+    add_model_options(p, "caw", "denoised")
     p.set_defaults(func=_denoise)
 
 
-def config_from_args(args):
-    cfg = PRESETS[args.preset].replace(mode=args.mode, speech=args.speech)
-    if args.iterations is not None:
-        if args.iterations < 1:
-            raise InputError(f"--iterations must be at least 1, got {args.iterations}")
-        cfg = cfg.replace(iterations=args.iterations, checkpoint_every=min(cfg.checkpoint_every, args.iterations))
-        cfg = cfg.replace(iters_per_call=min(cfg.iters_per_call, cfg.checkpoint_every))
-        cfg = cfg.replace(checkpoint_every=cfg.checkpoint_every // cfg.iters_per_call * cfg.iters_per_call)
-    if args.seed is not None:
-        cfg = cfg.replace(seed=args.seed)
-    return cfg
+def config_from_args(args) -> CAWConfig:
+    """The preset with the options the user gave (--iterations through `CAWConfig.with_iterations`)."""
+    return TRAIN_OPTIONS.apply(PRESETS[args.preset], args)
 
 
 def _train(args) -> None:
@@ -129,7 +112,7 @@ def _generate(args) -> None:
     model = store.load_trained(args.model)
     rate = model.geometry.rates[-1]
     signals = apps.generate(model, jax.random.PRNGKey(args.seed), args.seconds, args.num)
-    out = _out(args, "generated")
+    out = output_folder(args, "generated")
     for i, s in enumerate(signals):
         write_audio(out, f"generated_{i:02d}", s, rate)
     metrics = audio_quality(model.reals[-1], list(signals), rate)
@@ -143,7 +126,7 @@ def _generate(args) -> None:
 def _inpaint(args) -> None:
     model = store.load_trained(args.model)
     signal = apps.inpaint(model, jax.random.PRNGKey(args.seed), args.new_noise)
-    out = _out(args, "inpainted")
+    out = output_folder(args, "inpainted")
     rate = model.geometry.rates[-1]
     write_audio(out, "inpainted", signal, rate)
     holed = np.array(model.reals[-1])
@@ -159,7 +142,7 @@ def _bwe(args) -> None:
     model = store.load_trained(args.model)
     low, info = load_audio(args.input, sample_rate=None, max_seconds=None, normalize=True)
     extended = apps.extend_bandwidth(model, low, info.sample_rate, jax.random.PRNGKey(args.seed))
-    out = _out(args, "extended")
+    out = output_folder(args, "extended")
     rate = model.geometry.rates[-1]
     write_audio(out, "extended", extended, rate)
     message = f"wrote {out / 'extended.wav'} ({info.sample_rate} -> {rate} Hz)"
@@ -178,7 +161,7 @@ def _bwe(args) -> None:
 
 def _denoise(args) -> None:
     model = store.load_trained(args.model)
-    out = _out(args, "denoised")
+    out = output_folder(args, "denoised")
     rate = model.geometry.rates[-1]
     write_audio(out, "denoised", apps.denoise(model), rate)
     write_audio(out, "noisy", model.reals[-1], rate)

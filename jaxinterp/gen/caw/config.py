@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxinterp.cli_options import option
 from jaxinterp.errors import InputError
+from jaxinterp.gen.singan.config import at_least
 
 MODES = ("normal", "inpainting", "denoising")
 
@@ -42,7 +44,7 @@ class CAWConfig:
     noise_amp_init: float = 1.0
     noise_amp_factor: float = 0.01
     # Training (params.py, training.py): per scale, 1 critic step + 1 generator step per iteration.
-    iterations: int = 2000  # `num_epochs`
+    iterations: int = option(2000, "iterations per scale (paper: 2000)")  # `num_epochs`
     d_steps: int = 1
     g_steps: int = 1
     lr: float = 1.5e-3  # Adam, the same for G and D.
@@ -55,14 +57,18 @@ class CAWConfig:
     mss_hop: tuple[int, ...] = (240, 120, 50)
     mss_win: tuple[int, ...] = (1200, 600, 240)
     # Application switches (see module docstring).
-    mode: str = "normal"
-    speech: bool = False
+    mode: str = option("normal", "normal (generation, BWE), inpainting, denoising", choices=MODES)
+    speech: bool = option(False, "speech: no scale below 500 Hz, time-domain loss")
     # Engineering knobs of the shared pyramid trainer (no effect on the maths), as in SinGANConfig.
     iters_per_call: int = 50
     checkpoint_every: int = 500
-    seed: int = 0
+    seed: int = option(0, "random seed")
 
     def __post_init__(self):
+        at_least(self, 1, "channels_init", "channels_factor", "iterations", "d_steps", "g_steps")
+        at_least(self, 1, "iters_per_call", "checkpoint_every", "init_sample_rate")
+        if self.checkpoint_every % self.iters_per_call:
+            raise InputError("checkpoint_every must be a multiple of iters_per_call")
         if self.mode not in MODES:
             raise InputError(f"unknown CAW mode {self.mode!r}; expected one of {', '.join(MODES)}")
         if self.num_layers < 2:
@@ -105,6 +111,16 @@ class CAWConfig:
 
     def replace(self, **changes) -> CAWConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_iterations(self, iterations: int) -> CAWConfig:
+        """`iterations` per scale, with checkpoints and progress checks no further apart than that."""
+        if iterations < 1:
+            raise InputError(f"iterations must be at least 1, got {iterations}")
+        every = min(self.checkpoint_every, iterations)
+        per_call = min(self.iters_per_call, every)
+        return self.replace(
+            iterations=iterations, iters_per_call=per_call, checkpoint_every=every // per_call * per_call
+        )
 
 
 PRESETS: dict[str, CAWConfig] = {

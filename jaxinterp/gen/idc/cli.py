@@ -8,36 +8,36 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxinterp.cli_options import ConfigOptions, add_command_group, add_out, add_training_options
 from jaxinterp.data.images import load_rgb, save_png
 from jaxinterp.data.report import write_index
 from jaxinterp.errors import InputError
 from jaxinterp.gen.idc import complete as completion
 from jaxinterp.gen.idc import store
-from jaxinterp.gen.idc.config import PRESETS
+from jaxinterp.gen.idc.config import PRESETS, IDCConfig
 from jaxinterp.gen.pyramid import build_pyramid
+
+HELP = "IDC: learn from the visible part of one image, then fill its hole in many diverse ways"
+DESCRIPTION = "IDC (Alkobi, Rott Shaham, Michaeli 2022): internal diverse image completion."
+TRAIN_OPTIONS = ConfigOptions(IDCConfig, ("niter", "max_size", "min_size", "seed"), helps={"seed": "training seed"})
 
 
 def add_parser(subparsers) -> None:
-    idc = subparsers.add_parser(
-        "idc",
-        help="IDC: learn from the visible part of one image, then fill its hole in many diverse ways",
-        description="IDC (Alkobi, Rott Shaham, Michaeli 2022): internal diverse image completion.",
-    )
-    sub = idc.add_subparsers(dest="idc_command", required=True, metavar="COMMAND")
+    sub = add_command_group(subparsers, "idc", HELP, DESCRIPTION)
 
     p = sub.add_parser("train", help="train on the visible part of IMAGE (MASK is white in the hole)")
     _inputs(p, required=True)
-    p.add_argument("--out", required=True, help="run folder")
-    _training(p)
+    add_out(p, "run folder")
+    add_training_options(p, TRAIN_OPTIONS, PRESETS, resume_help="continue an interrupted run")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("complete", help="train (or load --run) and write N completions + a contact sheet")
     _inputs(p, required=False)
     p.add_argument("--run", help="a run folder from `jaxinterp idc train` (then IMAGE and MASK are not needed)")
-    p.add_argument("--out", help="output folder (default: <run>/completions; required without --run)")
+    add_out(p, "output folder (default: <run>/completions; required without --run)", required=False)
     p.add_argument("-n", "--num", type=int, default=8, help="number of completions (default 8)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the completions' noise")
-    _training(p)
+    add_training_options(p, TRAIN_OPTIONS, PRESETS, resume_help="continue an interrupted run")
     p.set_defaults(func=_complete)
 
 
@@ -47,35 +47,10 @@ def _inputs(p, required: bool) -> None:
     p.add_argument("mask", nargs=nargs, help="mask image of the same size, white in the hole to complete")
 
 
-def _training(p) -> None:
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="paper defaults or a faster preset")
-    p.add_argument(
-        "--niter", type=int, help="iterations per unmasked scale (paper: 2000; masked scales get 1.5x, paper 3000)"
-    )
-    p.add_argument("--max-size", type=int, help="longer side of the finest scale (paper: 256)")
-    p.add_argument("--min-size", type=int, help="shorter side of the coarsest scale (paper: 25)")
-    p.add_argument("--seed", type=int, help="training seed")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def config_from_args(args):
-    cfg = PRESETS[args.preset]
-    changes = {
-        k: v
-        for k, v in {
-            "niter": args.niter,
-            "seed": args.seed,
-            "max_size": args.max_size,
-            "min_size": args.min_size,
-        }.items()
-        if v is not None
-    }
-    if "niter" in changes:
-        ratio = changes["niter"] / cfg.niter  # the preset's iteration counts and drops, scaled alike
-        for field in ("lr_milestone", "niter_masked", "lr_milestone_masked"):
-            changes[field] = max(1, int(round(getattr(cfg, field) * ratio)))
-    return cfg.replace(**changes)
+def config_from_args(args) -> IDCConfig:
+    """The preset with the options the user gave; --niter scales the preset's other iteration counts and
+    drops alike (`IDCConfig.with_niter`)."""
+    return TRAIN_OPTIONS.apply(PRESETS[args.preset], args)
 
 
 def _train(args) -> Path:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxinterp.cli_options import option
+from jaxinterp.errors import InputError
 from jaxinterp.gen.singan.config import PRESETS as SINGAN_PRESETS
-from jaxinterp.gen.singan.config import SinGANConfig
+from jaxinterp.gen.singan.config import SinGANConfig, at_least
 
 
 @dataclasses.dataclass(frozen=True)
 class IDCConfig(SinGANConfig):
     """Hyper-parameters of one IDC pyramid (SinGAN's fields plus the ones below)."""
 
-    max_size: int = 256  # IDC's max_size (SinGAN: 250).
+    max_size: int = option(256, "longer side of the finest scale (paper: 256)")  # IDC's (SinGAN: 250)
+    niter: int = option(2000, "iterations per unmasked scale (paper: 2000; masked scales get 1.5x, paper 3000)")
     alpha_fine: float = 100.0  # reconstruction weight of the finest floor(num_scales / 3) (>= 1) scales.
     mask_threshold: float = 0.5  # mask PNG value above which a pixel is in the hole (white = hole).
     # Our decision: a pixel of a coarser level is known only if every input pixel it blends is known
@@ -45,6 +48,17 @@ class IDCConfig(SinGANConfig):
     dip_reg_noise: float = 0.03  # std of the fresh noise added to the fixed input code
     dip_colour_weight: float = 0.05  # weight of the nearest-visible-colour loss on hole pixels
 
+    # Iteration counts that `with_niter` scales with `niter` (SinGAN's drop and the masked scales').
+    schedule_fields = ("lr_milestone", "niter_masked", "lr_milestone_masked")
+
+    def __post_init__(self):
+        super().__post_init__()
+        at_least(self, 1, "niter_masked", "lr_milestone_masked", "dip_iters", "dip_channels")
+        at_least(self, 0, "hole_dilation", "rec_max_dilation", "rec_blur_sigma")
+        for name in ("mask_threshold", "known_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise InputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+
     def masked_schedule(self) -> IDCConfig:
         """This config with the masked scales' iterations, learning rates and drop in SinGAN's fields."""
         return self.replace(
@@ -62,21 +76,18 @@ PRESETS: dict[str, IDCConfig] = {
     # A CPU demo, SinGAN's fast preset (64 px finest level, r0 = 0.6: 3 scales, 200 iterations per scale)
     # with 300 per masked scale and 301 pre-fill iterations (the paper's 2000 / 3000 / 1001 scaled by ~1/10)
     # and the paper's learning rates.
-    "fast": IDCConfig(
-        **dataclasses.asdict(SINGAN_PRESETS["fast"]), niter_masked=300, lr_milestone_masked=350, dip_iters=301
-    ),
+    "fast": SINGAN_PRESETS["fast"].derive(IDCConfig, niter_masked=300, lr_milestone_masked=350, dip_iters=301),
     # For tests: tiny and quick (a 40 px test image gives 2 levels, 24 and 32 px); one critic and one
-    # generator step per iteration, which makes each scale's program ~3x faster to compile.
-    "tiny": IDCConfig(
+    # generator step per iteration (as SinGAN's tiny preset), which makes each scale's program ~3x faster to
+    # compile.
+    "tiny": SINGAN_PRESETS["tiny"].derive(
+        IDCConfig,
         max_size=32,
         min_size=24,
         scale_factor_init=0.6,
-        nfc_init=8,
         nfc_max=8,
         niter=6,
         niter_masked=9,
-        d_steps=1,
-        g_steps=1,
         lr_milestone=1000,  # no drop: the tests' loss check runs this scale-0 program for longer
         lr_milestone_masked=1000,
         iters_per_call=3,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -10,45 +9,37 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxinterp.cli_options import (
+    ConfigOptions,
+    add_command_group,
+    add_model_options,
+    add_out,
+    add_quiet,
+    add_training_options,
+    output_folder,
+)
 from jaxinterp.data.images import load_mask, load_rgb, save_gif, save_png
 from jaxinterp.gen.singan import apps, store
-from jaxinterp.gen.singan.config import PRESETS
+from jaxinterp.gen.singan.config import PRESETS, SinGANConfig
 
-
-def _model_args(p: argparse.ArgumentParser, out_default: str) -> None:
-    p.add_argument("--model", required=True, help="run folder written by `jaxinterp singan train`")
-    p.add_argument("--out", default=None, help=f"output folder (default: <model>/{out_default})")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-
-
-def _out(args, default: str) -> Path:
-    return Path(args.out) if args.out else Path(args.model) / default
+HELP = "SinGAN: learn a generative model from one image, then sample, harmonize, edit, ..."
+DESCRIPTION = "SinGAN (Rott Shaham et al., ICCV 2019): a pyramid of patch GANs trained on one image."
+TRAIN_OPTIONS = ConfigOptions(SinGANConfig, ("niter", "max_size", "min_size", "seed"))
 
 
 def add_parser(subparsers) -> None:
-    singan = subparsers.add_parser(
-        "singan",
-        help="SinGAN: learn a generative model from one image, then sample, harmonize, edit, ...",
-        description="SinGAN (Rott Shaham et al., ICCV 2019): a pyramid of patch GANs trained on one image.",
-    )
-    sub = singan.add_subparsers(dest="singan_command", required=True, metavar="COMMAND")
+    sub = add_command_group(subparsers, "singan", HELP, DESCRIPTION)
 
     p = sub.add_parser("train", help="train one model per image (several images train in parallel)")
     p.add_argument("images", nargs="+", help="8-bit RGB image files, or builtin:<name> (hubble, rocket, coffee, ...)")
-    p.add_argument("--out", required=True, help="output folder (one sub-folder per image when several)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="paper defaults or a faster preset")
-    p.add_argument("--niter", type=int, help="iterations per scale (paper: 2000)")
-    p.add_argument("--max-size", type=int, help="longer side of the finest scale (paper: 250)")
-    p.add_argument("--min-size", type=int, help="shorter side of the coarsest scale (paper: 25)")
+    add_out(p, "output folder (one sub-folder per image when several)")
     p.add_argument("--sr-factor", type=float, help="train for super-resolution by this factor (min_size 18, alpha 100)")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--samples", type=int, default=8, help="random samples to write after training")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_options(p, TRAIN_OPTIONS, PRESETS)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("sample", help="random samples, of any size, optionally injected at a scale")
-    _model_args(p, "samples")
+    add_model_options(p, "singan", "samples")
     p.add_argument("--num", type=int, default=8, help="number of samples")
     p.add_argument("--gen-start-scale", type=int, default=0, help="follow the training image below this scale")
     p.add_argument("--scale-h", type=float, default=1.0, help="height relative to the training image")
@@ -60,14 +51,14 @@ def add_parser(subparsers) -> None:
         ("edit", apps.edit, "make an edited image (moved / copied regions) look natural"),
     ):
         p = sub.add_parser(name, help=text)
-        _model_args(p, name)
+        add_model_options(p, "singan", name)
         p.add_argument("--image", required=True, help="the naive composite / edited image (RGB)")
         p.add_argument("--mask", required=True, help="white where the image was changed")
         p.add_argument("--start-scale", type=int, required=True, help="scale to inject at (1..N-1)")
         p.set_defaults(func=_blend, app=func, app_name=name)
 
     p = sub.add_parser("paint", help="paint-to-image: a rough colour paint becomes a realistic image")
-    _model_args(p, "paint")
+    add_model_options(p, "singan", "paint")
     p.add_argument("--paint", required=True, help="the paint image (RGB)")
     p.add_argument("--start-scale", type=int, required=True, help="scale to inject at (1..N-1)")
     p.add_argument(
@@ -76,16 +67,16 @@ def add_parser(subparsers) -> None:
         help="map the paint to the image's 5 k-means colours and first retrain the start scale on such "
         "inputs (upstream's quantization_flag; cached in <model>/paint/)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=_paint)
 
     p = sub.add_parser("sr", help="super-resolution of the training image by a factor")
-    _model_args(p, "sr")
+    add_model_options(p, "singan", "sr")
     p.add_argument("--factor", type=float, default=4.0, help="upscaling factor (default 4)")
     p.set_defaults(func=_sr)
 
     p = sub.add_parser("animate", help="a looping GIF from a random walk in noise space")
-    _model_args(p, "animation")
+    add_model_options(p, "singan", "animation")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--alpha", type=float, default=0.1, help="pull towards z_opt")
     p.add_argument("--beta", type=float, default=0.9, help="momentum of the walk")
@@ -94,22 +85,19 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_animate)
 
     p = sub.add_parser("evaluate", help="quality (sliced Wasserstein, SIFID) and diversity of samples")
-    _model_args(p, "evaluation")
+    add_model_options(p, "singan", "evaluation")
     p.add_argument("--num", type=int, default=50, help="samples to evaluate")
     p.add_argument("--gen-start-scale", type=int, default=0)
     p.add_argument("--inception-weights", help="local InceptionV3 weights (.safetensors/.npz) for SIFID")
     p.set_defaults(func=_evaluate)
 
 
-def config_from_args(args):
+def config_from_args(args) -> SinGANConfig:
+    """The preset, trained for super-resolution with --sr-factor, with the options the user gave."""
     cfg = PRESETS[args.preset]
     if args.sr_factor:
         cfg = cfg.for_super_resolution(args.sr_factor)
-    changes = {"niter": args.niter, "max_size": args.max_size, "min_size": args.min_size, "seed": args.seed}
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if "niter" in changes:
-        changes["lr_milestone"] = int(round(changes["niter"] * cfg.lr_milestone / cfg.niter))
-    return cfg.replace(**changes)
+    return TRAIN_OPTIONS.apply(cfg, args)
 
 
 def write_samples(run_dir: Path, num: int, seed: int = 0) -> list[Path]:
@@ -136,7 +124,7 @@ def _sample(args) -> None:
     samples = apps.random_samples(
         model, jax.random.PRNGKey(args.seed), args.num, args.gen_start_scale, (args.scale_h, args.scale_w)
     )
-    out = _out(args, "samples")
+    out = output_folder(args, "samples")
     for i, s in enumerate(np.asarray(samples)):
         save_png(out / f"sample_{i:02d}.png", s)
     print(f"wrote {len(samples)} samples to {out}")
@@ -147,7 +135,7 @@ def _blend(args) -> None:
     generated, blended = args.app(
         model, load_rgb(args.image), load_mask(args.mask), args.start_scale, jax.random.PRNGKey(args.seed)
     )
-    out = _out(args, args.app_name)
+    out = output_folder(args, args.app_name)
     save_png(out / f"start_scale_{args.start_scale}.png", generated)
     save_png(out / f"start_scale_{args.start_scale}_blended.png", blended)
     print(f"wrote {out}")
@@ -163,7 +151,7 @@ def _paint(args) -> None:
         args.quantize,
         show_progress=not args.quiet,
     )
-    print(f"wrote {save_png(_out(args, 'paint') / f'start_scale_{args.start_scale}.png', image)}")
+    print(f"wrote {save_png(output_folder(args, 'paint') / f'start_scale_{args.start_scale}.png', image)}")
 
 
 def _sr(args) -> None:
@@ -175,14 +163,14 @@ def _sr(args) -> None:
             file=sys.stderr,
         )
     image = apps.super_resolve(model, args.factor, jax.random.PRNGKey(args.seed))
-    print(f"wrote {save_png(_out(args, 'sr') / f'x{args.factor:g}.png', image)}")
+    print(f"wrote {save_png(output_folder(args, 'sr') / f'x{args.factor:g}.png', image)}")
 
 
 def _animate(args) -> None:
     model = store.load_trained(args.model)
     frames = apps.animate(model, jax.random.PRNGKey(args.seed), args.frames, args.alpha, args.beta, args.start_scale)
     name = f"start_scale_{args.start_scale}_alpha_{args.alpha:g}_beta_{args.beta:g}.gif"
-    print(f"wrote {save_gif(_out(args, 'animation') / name, frames, args.fps)}")
+    print(f"wrote {save_gif(output_folder(args, 'animation') / name, frames, args.fps)}")
 
 
 def _evaluate(args) -> None:
@@ -192,7 +180,7 @@ def _evaluate(args) -> None:
     key = jax.random.PRNGKey(args.seed)
     fakes = apps.random_samples(model, key, args.num, args.gen_start_scale)
     result = evaluate(model.reals[-1], np.asarray(fakes), key, inception_weights=args.inception_weights)
-    out = _out(args, "evaluation")
+    out = output_folder(args, "evaluation")
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(_jsonable(result), indent=2))
     print(json.dumps(_jsonable(result), indent=2))
