@@ -23,6 +23,7 @@ from jaxinterp.gen.metrics import (
 )
 from jaxinterp.gen.metrics.inception import feature_hw, state_dict_shapes
 from jaxinterp.gen.metrics.swd import pyr_up, sample_descriptors, sliced_wasserstein_1d
+from tests.fixtures import reference_only
 
 KEY = jax.random.PRNGKey(0)
 
@@ -247,8 +248,11 @@ def test_loader_rejects_unusable_weight_files(tmp_path):
         load_inception_variables(tmp_path / "small.safetensors", 2048)
 
 
+@reference_only
 def test_convert_script_turns_a_pth_state_dict_into_loadable_safetensors(tmp_path, weights_file):
-    torch = pytest.importorskip("torch")  # the script is for people who have torch; jaxinterp does not need it
+    """Reference-only: scripts/convert_inception_weights.py reads a torch.save file, which needs torch (the script
+    is for people who have it; jaxinterp does not need it), so no stored fixture can stand in for torch here."""
+    torch = pytest.importorskip("torch")
     import importlib.util
     import pathlib
 

@@ -6,7 +6,7 @@ import pytest
 from penzai import pz
 
 from jaxinterp.mech import ablation, attribution, metrics, patching
-from tests.mech.test_patching import CLEAN, CORRUPT, tiny_llama, tokens, unwrap_logits
+from tests.mech.tiny_models import CLEAN, CORRUPT, tiny_llama, tokens, unwrap_logits
 
 CORRECT, WRONG = jnp.array([4, 7]), jnp.array([9, 1])
 

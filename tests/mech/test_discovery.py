@@ -9,7 +9,8 @@ from penzai import pz
 
 from jaxinterp.mech.circuits.discovery import CorrectProbability, discover_circuit, select_heads
 from jaxinterp.mech.tasks.boxes_counterfactuals import EntityExamples
-from tests.mech.test_path_patching import CLEAN, routed_model
+from tests.mech.tiny_models import ROUTED_CLEAN as CLEAN
+from tests.mech.tiny_models import routed_model
 
 
 def _examples(tokens, answers, query_index):

@@ -1,5 +1,6 @@
-"""mech/gpt2.py: GPT-2 as a penzai TransformerLM matches HF's logits, follows penzai's surgery conventions,
-and loads checkpoints (prefixed, unprefixed, sharded) without torch, with clear errors for bad ones."""
+"""mech/models/gpt2.py: GPT-2 as a penzai TransformerLM matches HF's logits (a tiny random checkpoint and its
+transformers logits stored in tests/fixtures), follows penzai's surgery conventions, and loads checkpoints
+(prefixed, unprefixed, sharded) without torch, with clear errors for bad ones."""
 
 import json
 
@@ -12,7 +13,8 @@ from penzai import pz
 from safetensors.numpy import load_file, save_file
 
 from jaxinterp.errors import InputError
-from jaxinterp.mech.gpt2 import GPT2Config, build_gpt2_transformer, load_gpt2
+from jaxinterp.mech.models.gpt2 import GPT2Config, build_gpt2_transformer, load_gpt2
+from tests import fixtures
 
 TOKENS = np.random.default_rng(0).integers(0, 97, size=(2, 9))
 
@@ -23,18 +25,12 @@ def logits_of(model, tokens=TOKENS) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def hf_checkpoint(tmp_path_factory):
-    """A tiny random GPT2LMHeadModel saved with save_pretrained, and its logits on TOKENS."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=32, vocab_size=97)
-    model = transformers.GPT2LMHeadModel(config).eval()
-    folder = tmp_path_factory.mktemp("gpt2_tiny")
-    model.save_pretrained(folder)
-    with torch.no_grad():
-        logits = model(torch.tensor(TOKENS)).logits.numpy()
-    return folder, logits
+def hf_checkpoint():
+    """A tiny random GPT2LMHeadModel (32 wide, 2 layers, 4 heads, vocab 97) saved with save_pretrained, and its
+    logits on TOKENS (tests/fixtures/gpt2_tiny, gpt2.npz)."""
+    ref = fixtures.reference("gpt2")
+    np.testing.assert_array_equal(ref["tokens"], TOKENS)
+    return fixtures.folder("gpt2_tiny"), ref["logits"]
 
 
 def copy_checkpoint(src, dst, rename=lambda k: k, drop=(), shards=1, config_updates=None, config_drop=()):
@@ -119,17 +115,11 @@ def test_bad_checkpoints_raise_input_error_naming_the_problem(hf_checkpoint, tmp
         load_gpt2(tmp_path / "does_not_exist")
 
 
-def test_load_pretrained_dispatches_gpt2(tmp_path):
-    torch = pytest.importorskip("torch")
-    from transformers import GPT2Config as HFGPT2Config
-    from transformers import GPT2LMHeadModel
+def test_load_pretrained_dispatches_gpt2(hf_checkpoint):
+    from jaxinterp.mech.models.load import load_pretrained
 
-    from jaxinterp.mech.load import load_pretrained
-
-    torch.manual_seed(1)
-    GPT2LMHeadModel(HFGPT2Config(n_embd=32, n_layer=1, n_head=2, n_positions=16, vocab_size=41)).save_pretrained(
-        tmp_path
-    )
-    model = load_pretrained(tmp_path)
+    folder, reference_logits = hf_checkpoint
+    model = load_pretrained(folder)
     logits = model(pz.nx.wrap(jnp.arange(6)[None]).tag("batch", "seq"))
-    assert logits.named_shape == {"batch": 1, "seq": 6, "vocabulary": 41}
+    assert logits.named_shape == {"batch": 1, "seq": 6, "vocabulary": 97}
+    assert np.abs(logits_of(model) - reference_logits).max() < 1e-4

@@ -6,36 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from penzai import pz
-from penzai.models.transformer.variants import llamalike_common
 
 from jaxinterp.mech import patching
-
-
-def tiny_llama(kv_heads=3, query_multiplier=1, layers=2, seed=0):
-    config = llamalike_common.LlamalikeTransformerConfig(
-        num_kv_heads=kv_heads,
-        query_head_multiplier=query_multiplier,
-        embedding_dim=24,
-        projection_dim=8,
-        mlp_hidden_dim=40,
-        num_decoder_blocks=layers,
-        vocab_size=37,
-        mlp_variant="swiglu",
-        tie_embedder_and_logits=False,
-    )
-    return llamalike_common.build_llamalike_transformer(config, init_base_rng=jax.random.key(seed))
-
-
-def tokens(rows):
-    return pz.nx.wrap(jnp.asarray(rows, jnp.int32)).tag("batch", "seq")
-
-
-CLEAN = tokens([[1, 5, 7, 9, 2], [3, 4, 8, 8, 6]])
-CORRUPT = tokens([[1, 6, 2, 3, 2], [3, 9, 1, 8, 5]])
-
-
-def unwrap_logits(logits):
-    return logits.unwrap("batch", "seq", "vocabulary")
+from tests.mech.tiny_models import CLEAN, CORRUPT, tiny_llama, unwrap_logits
 
 
 @pytest.mark.parametrize("site", patching.SITES)
@@ -179,7 +152,7 @@ def test_chosen_component_groups_sweep_equals_patching_each_group():
 
 
 def _tiny_gpt2():
-    from jaxinterp.mech.gpt2 import GPT2Config, build_gpt2_transformer
+    from jaxinterp.mech.models.gpt2 import GPT2Config, build_gpt2_transformer
 
     config = GPT2Config(vocab_size=37, n_positions=16, d_model=16, n_layers=2, n_heads=2, d_mlp=24)
     return build_gpt2_transformer(config, init_key=jax.random.key(3))

@@ -15,60 +15,16 @@ route that never reaches the logits.
 """
 
 import chex
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from penzai import pz
-from penzai.models.transformer.variants import llamalike_common
 
 from jaxinterp.mech import patching
 from jaxinterp.mech.path_patching import path_patching, sender_masks, unflatten
-from tests.mech.test_patching import tiny_llama, tokens
+from tests.mech.tiny_models import ROUTED_CLEAN, ROUTED_CORRUPT, routed_model, tiny_llama
 
-# (layer, head) -> (dims read by the value projection, dims written by the output projection).
-ROUTES = {(0, 0): ((0, 1), (2, 3)), (0, 1): ((0, 1), (4, 5)), (1, 0): ((2, 3), (6, 7)), (1, 1): ((4, 5), (8, 9))}
-VOCAB = 11
-
-
-def routed_model():
-    config = llamalike_common.LlamalikeTransformerConfig(
-        num_kv_heads=2,
-        query_head_multiplier=1,
-        embedding_dim=10,
-        projection_dim=2,
-        mlp_hidden_dim=4,
-        num_decoder_blocks=2,
-        vocab_size=VOCAB,
-        mlp_variant="swiglu",
-        tie_embedder_and_logits=False,
-    )
-    model = llamalike_common.build_llamalike_transformer(config, init_base_rng=jax.random.key(0))
-    model = pz.select(model).at_instances_of(pz.nn.RMSLayerNorm).apply(lambda _: pz.nn.Identity())
-    rng = np.random.default_rng(0)
-
-    def weights(parameter):
-        label, shape = parameter.label, parameter.value.named_shape
-        value = np.zeros(tuple(shape.values()), np.float32)
-        layer = int(label.split("block_")[1][0]) if "block_" in label else None
-        if label.endswith("embedder.embeddings"):
-            value[:, 0:2] = rng.normal(size=(VOCAB, 2))
-        elif label.endswith("lm_head.weights"):
-            value[6:8, :] = rng.normal(size=(2, VOCAB))
-        elif label.endswith("attention/value.weights"):  # {embedding, heads, projection}
-            for head in range(2):
-                value[list(ROUTES[layer, head][0]), head, :] = rng.normal(size=(2, 2))
-        elif label.endswith("attention/output.weights"):  # {heads, projection, embedding}
-            for head in range(2):
-                value[head, :, list(ROUTES[layer, head][1])] = rng.normal(size=(2, 2))
-        # queries, keys and the MLPs stay zero.
-        return pz.Parameter(value=pz.nx.wrap(jnp.asarray(value)).tag(*shape), label=label)
-
-    return pz.select(model).at_instances_of(pz.Parameter).apply(weights)
-
-
-CLEAN = tokens([[1, 5, 7, 9, 2, 4], [3, 4, 8, 8, 6, 10]])
-CORRUPT = tokens([[1, 6, 2, 3, 2, 9], [3, 9, 1, 8, 5, 0]])
+CLEAN, CORRUPT = ROUTED_CLEAN, ROUTED_CORRUPT
 CORRECT, WRONG = jnp.array([4, 7]), jnp.array([9, 1])
 
 

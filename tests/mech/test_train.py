@@ -9,15 +9,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 import transformers
 from penzai import pz
+from safetensors import safe_open
+from safetensors.numpy import load_file
 
 from jaxinterp.errors import InputError, NonFiniteLossError
-from jaxinterp.mech.load import load_pretrained
+from jaxinterp.mech.models.load import load_pretrained
 from jaxinterp.mech.tasks import get_task
 from jaxinterp.mech.tasks.boxes import OBJECTS
 from jaxinterp.mech.train import TrainConfig, train
+from tests import fixtures
 
 # Distinct small dimensions; fast on 2 CPU cores.
 SMALL = dict(size="tiny", layers=2, d_model=32, heads=2, mlp_hidden=48, batch_size=32, eval_size=64)
@@ -46,16 +48,33 @@ def test_folder_is_a_checkpoint_our_loader_reads_with_the_trained_logits(trained
     assert not (trained.folder / "progress").exists()
 
 
+# What transformers reads of a run folder: the model and the tokenizer.
+HF_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
 def test_folder_loads_in_transformers_with_the_trained_logits(trained):
+    """tests/fixtures/train_boxes is the folder of this same 5-step run, written by scripts/make_test_fixtures.py,
+    and train.npz transformers' AutoModelForCausalLM logits of it: our loader gives those logits on it, and the
+    folder written now is in its format (config, tokenizer files, tensor names, shapes and dtypes), so
+    transformers reads it as it read the stored one."""
+    stored, ref = fixtures.folder("train_boxes"), fixtures.reference("train")
     tokens = get_task("boxes").sample(12, 4).tokens
-    model = transformers.AutoModelForCausalLM.from_pretrained(trained.folder, dtype=torch.float32).eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(trained.folder)
+    np.testing.assert_array_equal(ref["tokens"], tokens)
+    assert np.abs(_logits(load_pretrained(stored), tokens) - ref["logits"]).max() < 1e-4
+
+    for name in HF_FILES:
+        assert (trained.folder / name).is_file(), name
+        if name.endswith(".json"):
+            assert json.loads((trained.folder / name).read_text()) == json.loads((stored / name).read_text()), name
+    written, want = load_file(trained.folder / "model.safetensors"), load_file(stored / "model.safetensors")
+    assert {k: (v.shape, v.dtype) for k, v in written.items()} == {k: (v.shape, v.dtype) for k, v in want.items()}
+    metadata = [safe_open(folder / "model.safetensors", "numpy").metadata() for folder in (trained.folder, stored)]
+    assert metadata[0] == metadata[1]  # {"format": "pt"}, as in the files transformers itself saves
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(trained.folder)  # the tokenizers library: no torch
     vocab = get_task("boxes").vocabulary()
     text = " ".join(vocab[t] for t in tokens[0, 1:])
     np.testing.assert_array_equal(tokenizer(text)["input_ids"], tokens[0])
-    with torch.no_grad():
-        hf = model(torch.as_tensor(tokens, dtype=torch.long)).logits.numpy()
-    assert np.abs(hf - _logits(trained.model, tokens)).max() < 1e-4
 
 
 def test_short_training_halves_the_loss_and_beats_chance(tmp_path):
@@ -105,7 +124,7 @@ def test_resume_with_other_settings_is_an_input_error(tmp_path):
 
 def test_non_finite_loss_names_the_step(tmp_path):
     cfg = TrainConfig(task="induction", steps=5, learning_rate=1e38, warmup_steps=1, **SMALL)
-    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step \d of 5"):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at mech train \S*run step \d\b.*checkpoint: none"):
         train(cfg, tmp_path / "run", show_progress=False)
 
 

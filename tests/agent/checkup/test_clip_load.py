@@ -1,5 +1,6 @@
 """Loading a local HF CLIP folder: preprocessing and tokenising as transformers does, the CLIP recogniser's
-scores against transformers' logits, and the errors a user can make (InputError, CLI exit 2)."""
+scores against transformers' logits (stored in tests/fixtures/clip.npz), and the errors a user can make
+(InputError, CLI exit 2)."""
 
 import json
 import shutil
@@ -14,29 +15,28 @@ from jaxinterp.agent.checkup.recognise import ClipStyleRecogniser
 from jaxinterp.cli import main
 from jaxinterp.errors import InputError
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-CAPTIONS = ("red star", "circle", "a star", "square")
+CAPTIONS = ("red star", "circle", "a star", "square")  # the fixture's captions
 IMAGES = [np.random.default_rng(k).integers(0, 256, size=shape, dtype=np.uint8)
           for k, shape in enumerate([(45, 37, 3), (30, 50, 3), (32, 32, 3), (20, 20, 3)])]  # fmt: skip
 
 
-def _processor(folder):
-    cls = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
-    return cls.from_pretrained(str(folder))
+def test_fixture_inputs_are_this_files_inputs(clip_reference):
+    assert tuple(clip_reference["captions"]) == CAPTIONS
+    for k, image in enumerate(IMAGES):
+        np.testing.assert_array_equal(clip_reference[f"image_{k}"], image)
 
 
-def test_preprocessing_matches_transformers_clip_image_processor(quick_clip):
-    _, folder = quick_clip
+def test_preprocessing_matches_transformers_clip_image_processor(quick_clip, clip_reference):
+    folder = quick_clip
     settings = ImageSettings.from_folder(folder, image_size=32)
     assert settings == ImageSettings(size=32, crop=32)
-    for image in IMAGES:  # taller, wider, exact size, upsampled
-        want = _processor(folder)(images=[image], return_tensors="np")["pixel_values"].transpose(0, 2, 3, 1)
+    for k, image in enumerate(IMAGES):  # taller, wider, exact size, upsampled
+        want = clip_reference[f"preprocessed_{k}"]  # transformers' CLIPImageProcessor(Pil), NHWC
         np.testing.assert_allclose(preprocess(image[None], settings), want, atol=1e-5)
 
 
 def test_tokenizer_pads_to_the_context_with_end_of_text(quick_clip):
-    _, folder = quick_clip
+    folder = quick_clip
     clip = clip_load.load(folder)
     ids = clip.tokenize(["red star", "circle"])
     assert ids.shape == (2, 16)
@@ -44,27 +44,23 @@ def test_tokenizer_pads_to_the_context_with_end_of_text(quick_clip):
     assert (ids[0, 4:] == 60).all()  # padded with EOT, so the first EOT is the text's end
 
 
-def test_clip_recogniser_scores_are_transformers_logits_over_logit_scale(tiny_clip):
-    model, folder, act = tiny_clip
+def test_clip_recogniser_scores_are_transformers_logits_over_logit_scale(tiny_clip, clip_reference):
+    folder, act = tiny_clip
     rec = ClipStyleRecogniser.from_folder(folder, CAPTIONS)
     assert isinstance(rec, recognise.Recogniser) and rec.name == f"clip:{folder.name}"
     images = np.stack([im[:20, :20] for im in IMAGES])
-    tokenizer = transformers.CLIPTokenizer.from_pretrained(str(folder))
-    text = tokenizer(list(CAPTIONS), padding=True, return_tensors="pt")
-    pixels = _processor(folder)(images=list(images), return_tensors="pt")["pixel_values"]
-    with torch.no_grad():
-        out = model(input_ids=text["input_ids"], attention_mask=text["attention_mask"], pixel_values=pixels)
-    want = out.logits_per_image.numpy() / model.logit_scale.exp().item()
+    # transformers' CLIPModel on its tokenizer's and image processor's inputs: logits_per_image / logit_scale.
+    want, want_embeds = clip_reference[f"scores_{act}"], clip_reference[f"image_embeds_{act}"]
     scores, embedding = rec.scores(images), rec.embed(images)
     print(f"{act}: max |cosine diff| {np.abs(scores - want).max():.1e}")
     np.testing.assert_allclose(scores, want, atol=1e-5)
     np.testing.assert_array_equal(scores.argmax(1), want.argmax(1))  # the same caption ranked first
-    np.testing.assert_allclose(embedding, out.image_embeds.numpy(), atol=1e-5)
+    np.testing.assert_allclose(embedding, want_embeds, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-6)
 
 
 def test_template_wraps_each_caption_before_embedding(quick_clip):
-    _, folder = quick_clip
+    folder = quick_clip
     images = np.stack([im[:20, :20] for im in IMAGES])
     wrapped = ClipStyleRecogniser.from_folder(folder, ("star", "circle"), template="a {}")
     written = ClipStyleRecogniser.from_folder(folder, ("a star", "a circle"))
@@ -106,7 +102,7 @@ ERRORS = {"no folder": "nowhere", "no config": "config.json", "wrong model_type"
 
 @pytest.mark.parametrize("how", ERRORS)
 def test_a_broken_folder_is_one_clear_line_and_exit_2(quick_clip, tmp_path, capsys, how):
-    bad = _broken(quick_clip[1], tmp_path, how)
+    bad = _broken(quick_clip, tmp_path, how)
     with pytest.raises(InputError, match=ERRORS[how]):
         clip_load.load(bad)
     args = ["checkup", "generate", "--out", str(tmp_path / "out"), "--groups", "shapes", "--concepts", "circle"]
@@ -117,7 +113,7 @@ def test_a_broken_folder_is_one_clear_line_and_exit_2(quick_clip, tmp_path, caps
 
 
 def test_generate_with_clip_scores_every_group(quick_clip, tmp_path, capsys):
-    _, folder = quick_clip
+    folder = quick_clip
     args = ["checkup", "generate", "--out", str(tmp_path), "--groups", "shapes,objects", "--concepts", "circle,car"]
     assert main([*args, "--samples", "2", "--clip", str(folder), "--quiet"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())

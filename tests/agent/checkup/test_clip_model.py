@@ -1,4 +1,5 @@
-"""The JAX CLIP port: parity with transformers' CLIPModel on tiny random checkpoints, full-size shapes."""
+"""The JAX CLIP port: parity with transformers' CLIPModel on tiny random checkpoints (its outputs stored in
+tests/fixtures/clip.npz), full-size shapes."""
 
 import json
 
@@ -10,11 +11,10 @@ import pytest
 
 from jaxinterp.agent.checkup import clip_load
 from jaxinterp.agent.checkup.clip_model import Clip, ClipConfig
-from jaxinterp.mech.hf_checkpoint import read_tensors
-from tests.agent.checkup.conftest import CASES, EOT, MODEL_VOCAB
+from jaxinterp.hf import read_tensors
+from tests.agent.checkup.clip_vocab import CASES, EOT, MODEL_VOCAB
+from tests.fixtures import reference_only
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 TOL = 1e-4
 PIXELS = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype(np.float32)
 
@@ -28,25 +28,20 @@ def _tokens(eos: int) -> np.ndarray:
     return tokens
 
 
-def _features(out) -> np.ndarray:
-    """transformers 4 returns the projected tensor, 5 an output whose pooler_output is it."""
-    return (out if isinstance(out, torch.Tensor) else out.pooler_output).numpy()
-
-
 def _ours(folder):
     loaded = clip_load.load(folder)
     return Clip(loaded.cfg), {"params": loaded.params}
 
 
-def test_image_text_features_and_logits_match_transformers(tiny_clip):
-    model, folder, act = tiny_clip
+def test_image_text_features_and_logits_match_transformers(tiny_clip, clip_reference):
+    folder, act = tiny_clip
     clip, variables = _ours(folder)
     tokens = _tokens(CASES[act])
-    with torch.no_grad():
-        pixels_t, tokens_t = torch.tensor(PIXELS.transpose(0, 3, 1, 2)), torch.tensor(tokens)
-        want_image = _features(model.get_image_features(pixel_values=pixels_t))
-        want_text = _features(model.get_text_features(input_ids=tokens_t))
-        want_logits = model(input_ids=tokens_t, pixel_values=pixels_t).logits_per_image.numpy()
+    np.testing.assert_array_equal(clip_reference["pixels"], PIXELS)  # the inputs transformers was given
+    np.testing.assert_array_equal(clip_reference[f"tokens_{act}"], tokens)
+    # transformers' get_image_features, get_text_features and logits_per_image on them.
+    want_image, want_text, want_logits = (clip_reference[f"{name}_{act}"]
+                                          for name in ("image_features", "text_features", "logits"))  # fmt: skip
     image = clip.apply(variables, jnp.asarray(PIXELS), method=Clip.image_features)
     text = clip.apply(variables, jnp.asarray(tokens), method=Clip.text_features)
     logits = clip.apply(variables, jnp.asarray(PIXELS), jnp.asarray(tokens))["logits_per_image"]
@@ -60,7 +55,7 @@ def test_image_text_features_and_logits_match_transformers(tiny_clip):
 def test_text_pooling_reads_the_end_of_text_position(quick_clip):
     """With eos_token_id set, the pooled state is the first EOT's: changing a later token changes nothing,
     changing an earlier one does (causal mask)."""
-    _, folder = quick_clip
+    folder = quick_clip
     clip, variables = _ours(folder)
     tokens = _tokens(EOT)
     after, before = tokens.copy(), tokens.copy()
@@ -82,7 +77,7 @@ def test_full_size_default_config_has_vit_b32_parameter_count():
 
 
 def test_loaded_parameters_have_the_structure_and_shapes_of_init(quick_clip):
-    _, folder = quick_clip
+    folder = quick_clip
     loaded = clip_load.load(folder)
     clip = Clip(loaded.cfg)
     init = jax.eval_shape(lambda: clip.init(jax.random.key(0), PIXELS[:1], jnp.zeros((1, 16), jnp.int32)))
@@ -101,6 +96,8 @@ RAW_CONFIGS = {
 
 @pytest.mark.parametrize("case", RAW_CONFIGS)
 def test_config_fields_are_read_as_transformers_reads_them(case):
+    import transformers  # its config classes need no torch
+
     raw = {"model_type": "clip", **RAW_CONFIGS[case]}
     ours, want = clip_load.config_from_hf(raw), transformers.CLIPConfig(**raw)
     text, vision = want.text_config, want.vision_config
@@ -117,8 +114,13 @@ def test_config_fields_are_read_as_transformers_reads_them(case):
 
 
 @pytest.mark.slow
+@reference_only
 def test_full_size_vit_b32_matches_transformers(tmp_path):
-    """ViT-B/32 at full size (random init, 224 px, 77 tokens): the 7 x 7 patch grid and 12-layer stacks too."""
+    """ViT-B/32 at full size (random init, 224 px, 77 tokens): the 7 x 7 patch grid and 12-layer stacks too.
+    Reference-only: runs transformers' model itself (600 MB of weights: too big for tests/fixtures)."""
+    import torch
+    import transformers
+
     torch.manual_seed(0)
     model = transformers.CLIPModel(transformers.CLIPConfig()).eval()
     model.save_pretrained(tmp_path)

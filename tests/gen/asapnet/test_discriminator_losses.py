@@ -1,5 +1,5 @@
-"""Multiscale PatchGAN against a torch.nn reference with the official layout; the SPADE losses on hand-made
-inputs whose values are known."""
+"""Multiscale PatchGAN against a torch.nn reference with the official layout (its outputs stored in
+tests/fixtures); the SPADE losses on hand-made inputs whose values are known."""
 
 import functools
 
@@ -11,6 +11,7 @@ import pytest
 
 from jaxinterp.gen.asapnet.discriminator import SPECTRAL, MultiscaleDiscriminator, discriminate
 from jaxinterp.gen.asapnet.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, vgg_loss
+from tests.fixtures import reference, unflatten
 
 B, H, W, K = 2, 16, 32, 3
 
@@ -46,46 +47,23 @@ def tiny_d():
     return disc, labels, image, jax.jit(disc.init)(jax.random.PRNGKey(1), labels, image)
 
 
-def test_discriminator_matches_torch_reference_with_spectral_instance_norm(tiny_d):
-    torch = pytest.importorskip("torch")
-    tnn = torch.nn
-
-    def torch_patch_d(in_nc, ndf, n_layers):
-        blocks = [tnn.Sequential(tnn.Conv2d(in_nc, ndf, 4, 2, 2), tnn.LeakyReLU(0.2))]
-        nf = ndf
-        for n in range(1, n_layers):
-            prev, nf = nf, min(2 * nf, 512)
-            conv = tnn.utils.spectral_norm(tnn.Conv2d(prev, nf, 4, 1 if n == n_layers - 1 else 2, 2, bias=False))
-            blocks.append(tnn.Sequential(conv, tnn.InstanceNorm2d(nf, affine=False), tnn.LeakyReLU(0.2)))
-        blocks.append(tnn.Sequential(tnn.Conv2d(nf, 1, 4, 1, 2)))
-        return blocks
-
-    disc, labels, image, variables = tiny_d
+def test_discriminator_matches_torch_reference_with_spectral_instance_norm():
+    """Against torch.nn with the official layout (spectral-normed, instance-normed middle convs) in training
+    mode, one power iteration per forward as in the Flax pass: every layer's output and the updated u.
+    torch's outputs, for the stored variables and inputs, are in tests/fixtures/asapnet_discriminator.npz."""
+    ref = reference("asapnet_discriminator")
+    disc = MultiscaleDiscriminator(num_d=2, n_layers=4, ndf=4)
+    variables = {"params": unflatten(ref, "params"), SPECTRAL: unflatten(ref, SPECTRAL)}
+    labels, image = jnp.asarray(ref["labels"]), jnp.asarray(ref["image"])
+    shapes = jax.eval_shape(disc.init, jax.random.PRNGKey(0), labels, image)
+    chex.assert_trees_all_equal_shapes_and_dtypes(variables, dict(shapes))
     preds, updated = jax.jit(functools.partial(disc.apply, mutable=[SPECTRAL]))(variables, labels, image)
-
-    x = torch.from_numpy(np.concatenate([labels, image], -1).transpose(0, 3, 1, 2).copy())
     for i in range(2):
-        params, spectral = variables["params"][f"d{i}"], variables[SPECTRAL][f"d{i}"]
-        blocks = torch_patch_d(K + 3, 4, 4)
-        with torch.no_grad():
-            for j, block in enumerate(blocks):
-                conv = block[0]
-                kernel = torch.from_numpy(np.asarray(params[f"Conv_{j}"]["kernel"]).transpose(3, 2, 0, 1).copy())
-                if j in (0, 4):
-                    conv.weight.copy_(kernel)
-                    conv.bias.copy_(torch.from_numpy(np.array(params[f"Conv_{j}"]["bias"])))
-                else:
-                    conv.weight_orig.copy_(kernel)
-                    u = spectral[f"SpectralNorm_{j - 1}"][f"Conv_{j}/kernel/u"][0]
-                    conv.weight_u.copy_(torch.from_numpy(np.array(u)))
-        h = x
-        for j, block in enumerate(blocks):
-            h = block(h)  # training mode: one power iteration per forward, as in the Flax pass
-            np.testing.assert_allclose(preds[i][j], h.detach().numpy().transpose(0, 2, 3, 1), atol=2e-5, rtol=1e-4)
+        for j in range(5):
+            np.testing.assert_allclose(preds[i][j], ref[f"pred_{i}_{j}"], atol=2e-5, rtol=1e-4)
             if 0 < j < 4:
                 new_u = updated[SPECTRAL][f"d{i}"][f"SpectralNorm_{j - 1}"][f"Conv_{j}/kernel/u"][0]
-                np.testing.assert_allclose(new_u, block[0].weight_u.numpy(), atol=1e-5)
-        x = torch.nn.functional.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+                np.testing.assert_allclose(new_u, ref[f"u_{i}_{j}"], atol=1e-5)
 
 
 def test_discriminate_splits_one_pass_over_fake_then_real(tiny_d):

@@ -1,7 +1,8 @@
 """ASAPNet generator: configs, coordinate encoding, tent filter, LR stream and pixel-wise MLPs.
 
-Parity references are written here independently: numpy loops for the per-pixel MLP and the encoding, and
-PyTorch (CPU) for the tent filter and the LR stream, built as upstream builds them.
+Parity references are written independently: numpy loops here for the per-pixel MLP and the encoding, and
+PyTorch (CPU) for the tent filter and the LR stream, built as upstream builds them in
+scripts/make_test_fixtures.py, whose outputs tests/fixtures/asapnet_generator.npz stores (no torch here).
 """
 
 import chex
@@ -10,8 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import torch
-import torch.nn.functional as F
 
 from jaxinterp.gen.asapnet.config import asapnet_config
 from jaxinterp.gen.asapnet.encoding import coordinate_encoding, tile_encoding
@@ -24,6 +23,7 @@ from jaxinterp.gen.asapnet.generator import (
     split_mlp_params,
     tent_downsample,
 )
+from tests.fixtures import reference, unflatten
 from tests.gen.asapnet.helpers import one_hot_labels, random_variables
 
 TINY = dict(lr_width=8, lr_max_width=16, lr_depth=2, hr_width=8, hr_depth=3)
@@ -128,57 +128,32 @@ def test_encoding_matches_formula():
     np.testing.assert_allclose(enc[0, 1, :4], [np.cos(np.pi / 4), np.sin(np.pi / 4), 1.0, 0.0], atol=1e-6)
 
 
-def _torch_tent(x_nchw, stride):
-    """Upstream's MySeparableBilinearDownsample, rebuilt with torch.nn.functional."""
-    ramp = np.arange(1, 2 * stride + 1, 2)
-    k = np.concatenate([ramp, ramp[::-1]]).astype(np.float64)
-    k = torch.tensor(k / k.sum(), dtype=torch.float32)
-    c = x_nchw.shape[1]
-    x = F.pad(x_nchw, (stride // 2,) * 4, mode="reflect")
-    x = F.conv2d(x, k[None, None, None, :].repeat(c, 1, 1, 1), stride=(1, stride), groups=c)
-    return F.conv2d(x, k[None, None, :, None].repeat(c, 1, 1, 1), stride=(stride, 1), groups=c)
+@pytest.fixture(scope="module")
+def torch_outputs():
+    return reference("asapnet_generator")
 
 
 @pytest.mark.parametrize("stride", [2, 4])
-def test_tent_downsample_matches_upstream_filter(stride):
-    x = np.asarray(jax.random.normal(jax.random.key(stride), (2, 16, 24, 3)))
+def test_tent_downsample_matches_upstream_filter(stride, torch_outputs):
+    """Against upstream's MySeparableBilinearDownsample (reflect pad, separable tent kernel) in torch."""
+    x = torch_outputs[f"tent_x_{stride}"]
     out = np.asarray(tent_downsample(jnp.asarray(x), stride))
     chex.assert_shape(out, (2, 16 // stride, 24 // stride, 3))
-    ref = _torch_tent(torch.tensor(x).permute(0, 3, 1, 2), stride).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_allclose(out, ref, atol=1e-5)
+    np.testing.assert_allclose(out, torch_outputs[f"tent_{stride}"], atol=1e-5)
 
 
 @pytest.mark.parametrize("reflection_pad", [False, True])
-def test_lr_stream_matches_torch(reflection_pad):
+def test_lr_stream_matches_torch(reflection_pad, torch_outputs):
+    """Against torch's conv / instance norm / ReLU stack (zero or reflection padding, then a 1 x 1 conv)."""
     # S = 4 learned by two strided convs (8 -> 8 -> 16 channels), no tent filter.
     cfg = asapnet_config(4, 32, 48, reflection_pad=reflection_pad, **TINY, downsampling=4, learned_downsampling=4)
-    x = np.asarray(jax.random.normal(jax.random.key(0), (2, 32, 48, 4)))
+    x = torch_outputs["lr_x"]
     module = LowResStream(cfg)
-    variables = random_variables(module, x, scale=0.3)
+    variables = {"params": unflatten(torch_outputs, f"lr_params_{reflection_pad}")}
+    chex.assert_trees_all_equal_shapes_and_dtypes(variables, dict(jax.eval_shape(module.init, jax.random.key(0), x)))
     out = np.asarray(jax.jit(module.apply)(variables, x))
-    chex.assert_shape(out, (2, 8, 12, cfg.num_mlp_params))
-
-    p = variables["params"]
-    t = torch.tensor(x).permute(0, 3, 1, 2)
-    names = sorted((k for k in p if k.startswith("_ConvNormReLU_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    assert len(names) == 1 + 2 + cfg.lr_depth
-    for i, name in enumerate(names):
-        kernel = torch.tensor(np.asarray(p[name]["Conv_0"]["kernel"])).permute(3, 2, 0, 1)
-        stride = 2 if 1 <= i <= 2 else 1
-        if reflection_pad:
-            t = F.conv2d(F.pad(t, (1, 1, 1, 1), mode="reflect"), kernel, stride=stride)
-        else:
-            t = F.conv2d(t, kernel, stride=stride, padding=1)
-        norm = p[name]["InstanceNorm_0"]
-        t = F.instance_norm(
-            t, weight=torch.tensor(np.asarray(norm["scale"])), bias=torch.tensor(np.asarray(norm["bias"])), eps=1e-5
-        )
-        t = F.relu(t)
-    final = p["Conv_0"]
-    t = F.conv2d(
-        t, torch.tensor(np.asarray(final["kernel"])).permute(3, 2, 0, 1), torch.tensor(np.asarray(final["bias"]))
-    )
-    np.testing.assert_allclose(out, t.permute(0, 2, 3, 1).numpy(), atol=1e-4, rtol=1e-4)
+    chex.assert_shape(out, (1, 8, 12, cfg.num_mlp_params))
+    np.testing.assert_allclose(out, torch_outputs[f"lr_{reflection_pad}"], atol=1e-4, rtol=1e-4)
 
 
 def test_generator_is_lr_stream_then_pixelwise_mlp():

@@ -1,5 +1,5 @@
 """CAW networks: lengths, receptive field, weight norm, pre-emphasis, gated tail, residual, masked BatchNorm,
-parity of one block with PyTorch, and full-size shapes under eval_shape."""
+parity of one block with PyTorch (its outputs stored in tests/fixtures), and full-size shapes under eval_shape."""
 
 import functools
 
@@ -23,6 +23,7 @@ from jaxinterp.gen.caw.model import (
     score_mask,
     weight_norm,
 )
+from tests.fixtures import reference, unflatten
 
 TINY = CAWConfig(num_layers=4, channels_init=4, channels_factor=2, filter_size=9)  # loses 8 * 15 = 120 samples
 
@@ -184,30 +185,21 @@ def test_critic_mask_of_ones_equals_no_mask_and_valid_scores_ignore_the_hole():
 
 
 def test_conv_block_matches_torch_weight_norm_batchnorm_leaky_relu():
-    torch = pytest.importorskip("torch")
+    """Against torch's Conv1d under parametrizations.weight_norm(dim=0), BatchNorm1d (momentum 0.1, eps 1e-5)
+    and LeakyReLU(0.2) in training mode, given the same weights: tests/fixtures/caw_block.npz holds the input,
+    the block's variables and torch's output and running statistics."""
+    ref = reference("caw_block")
     block = ConvBlock1D(6, 9, dilation=4)
-    x = jax.random.normal(jax.random.PRNGKey(9), (1, 300, 5))
-    variables = _init(block, x, train=False)
-    p = variables["params"]
+    x = jnp.asarray(ref["x"])
+    variables = unflatten(ref, "variables")
+    shapes = jax.eval_shape(functools.partial(block.init, train=False), jax.random.PRNGKey(0), x)
+    chex.assert_trees_all_equal_shapes_and_dtypes(variables, dict(shapes))
     out, state = _apply(block, variables, x, train=True, mutable=["batch_stats"])
-
-    conv = torch.nn.Conv1d(5, 6, 9, dilation=4)
-    conv = torch.nn.utils.parametrizations.weight_norm(conv, dim=0)
-    bn = torch.nn.BatchNorm1d(6)  # momentum 0.1, eps 1e-5
-    with torch.no_grad():
-        conv.parametrizations.weight.original0.copy_(torch.tensor(np.asarray(p["conv"]["g"])).reshape(6, 1, 1))
-        conv.parametrizations.weight.original1.copy_(torch.tensor(np.asarray(p["conv"]["v"]).transpose(2, 1, 0)))
-        conv.bias.copy_(torch.tensor(np.asarray(p["conv"]["bias"])))
-        bn.weight.copy_(torch.tensor(np.asarray(p["norm"]["scale"])))
-        bn.bias.copy_(torch.tensor(np.asarray(p["norm"]["bias"])))
-    net = torch.nn.Sequential(conv, bn, torch.nn.LeakyReLU(0.2)).train()
-    with torch.no_grad():
-        ref = net(torch.tensor(np.asarray(x).transpose(0, 2, 1))).numpy().transpose(0, 2, 1)
-    np.testing.assert_allclose(out, ref, atol=1e-5)
+    np.testing.assert_allclose(out, ref["out"], atol=1e-5)
     stats = state["batch_stats"]["norm"]
-    np.testing.assert_allclose(stats["mean"], bn.running_mean.numpy(), atol=1e-6)
+    np.testing.assert_allclose(stats["mean"], ref["running_mean"], atol=1e-6)
     n = 300 - 32  # torch's running variance is unbiased, Flax's biased
-    np.testing.assert_allclose(0.9 + (stats["var"] - 0.9) * n / (n - 1), bn.running_var.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(0.9 + (stats["var"] - 0.9) * n / (n - 1), ref["running_var"], rtol=1e-5)
 
 
 def test_paper_size_networks_under_eval_shape():
