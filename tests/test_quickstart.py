@@ -5,6 +5,7 @@ CI runs every section except IDC's and BlendGAN's, which `tests/gen/idc/test_dem
 of the same shape (about a minute of training saved). The test that trains every section is `slow`.
 """
 
+import logging
 import re
 
 import numpy as np
@@ -33,6 +34,26 @@ def _assert_index_of_existing_images(index):
     return html
 
 
+def _assert_progress_and_no_noise(capsys, caplog):
+    """One flushed line as each section starts and one as it ends, in order; none of absl's or TFDS's chatter."""
+    out, err = capsys.readouterr()
+    total = len(quickstart.SECTIONS)
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    expected = []
+    for i, name in enumerate(quickstart.SECTIONS, 1):
+        expected += [f"[{i}/{total}] {name} ... started", f"[{i}/{total}] {name} done in"]
+    assert len(lines) == len(expected), out
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start), (line, start)
+        if " done in " in line:
+            assert re.fullmatch(r"\[\d+/\d+\] \w+ done in \d+\.\d s", line), line
+    assert "quickstart done in" in out
+    for noise in ("Downloading and preparing dataset", "downloaded and prepared", "dataset_info.json"):
+        assert noise not in out + err
+    chatter = [r for r in caplog.records if r.name.startswith(("absl", "tensorflow")) and r.levelno < logging.ERROR]
+    assert not chatter, [r.getMessage() for r in chatter]
+
+
 def _stand_in_section(title: str, figure: str):
     def section(out):
         path = save_png(out / "results" / figure, np.full((8, 8, 3), 0.5, np.float32))
@@ -41,18 +62,20 @@ def _stand_in_section(title: str, figure: str):
     return section
 
 
-def test_quickstart_writes_an_index_of_existing_images(tmp_path, monkeypatch):
+def test_quickstart_writes_an_index_of_existing_images(tmp_path, monkeypatch, capsys, caplog):
     monkeypatch.setattr(quickstart, "idc_section", _stand_in_section("IDC stand-in", "prefill.png"))
     monkeypatch.setattr(quickstart, "blendgan_section", _stand_in_section("BlendGAN stand-in", "fuse.png"))
     html = _assert_index_of_existing_images(quickstart.run(tmp_path / "qs", **QUICK))
+    _assert_progress_and_no_noise(capsys, caplog)
     assert html.index("Catch-A-Waveform") < html.index("IDC stand-in") < html.index("BlendGAN stand-in")
     assert html.index("BlendGAN stand-in") < html.index("Model surgery")
 
 
 @pytest.mark.slow
-def test_quickstart_trains_every_section(tmp_path, monkeypatch):
+def test_quickstart_trains_every_section(tmp_path, monkeypatch, capsys, caplog):
     short_idc = idc_demo.demo_config(10).replace(dip_iters=20)  # the demo at 48 px, few iterations
     monkeypatch.setattr(idc_demo, "demo_config", lambda iterations: short_idc)
     html = _assert_index_of_existing_images(quickstart.run(tmp_path / "qs", **QUICK))
+    _assert_progress_and_no_noise(capsys, caplog)
     assert "IDC" in html and "prefill.png" in html
     assert "BlendGAN: morphing, melding and fusing" in html and "fuse_coffee_chelsea.png" in html
