@@ -2,6 +2,8 @@
 exit code 2 for bad input."""
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -112,3 +114,27 @@ def test_bad_application_inputs_exit_2(tiny_run, tmp_path):
     assert main(["caw", "generate", "--model", str(tmp_path)]) == 2  # not a run
     gap = ["--mode", "inpainting", "--gap", "0.5", "9"]
     assert main(["caw", "train", "builtin:music", "--out", str(tmp_path / "g"), "--preset", "tiny", *gap]) == 2
+
+
+def test_quickstart_section_writes_every_sound_and_its_figures(tiny_run, tmp_path, monkeypatch):
+    """The quickstart's CAW section on the session's tiny model (its training is what `caw train` tests do;
+    `tests/test_quickstart.py` stands this section in): every WAV and spectrogram, the metrics in the text."""
+    from jaxinterp.gen.caw import demo
+
+    def reuse_session_model(source, run_dir, cfg, resume, show_progress):
+        assert source == demo.SOURCE and not resume and not show_progress
+        shutil.copytree(tiny_run, run_dir)
+
+    monkeypatch.setattr(demo, "train", reuse_session_model)
+    title, text, figures = demo.quickstart_section(tmp_path)
+    assert title == "Catch-A-Waveform: audio from one recording"
+    names = [caption.rsplit(": ", 1)[1] for caption, _ in figures]
+    assert names == [f"{n}.wav" for n in ("real", "reconstruction", "generated_0", "generated_1", "generated_2")] + [
+        "bwe_input.wav",
+        "bwe_output.wav",
+    ]
+    for _, png in figures:
+        assert Image.open(png).size[0] > 1 and png.with_suffix(".wav").is_file()
+    generated, rate = _read(tmp_path / "results" / "generated_0.wav")
+    assert (rate, len(generated)) == (4000, 8000)  # twice the 1 s clip
+    assert re.search(r"spectral mean -?\d+\.\d dB, spectral dynamics -?\d+\.\d dB .* diversity \d\.\d\d", text)
