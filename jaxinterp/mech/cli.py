@@ -101,12 +101,9 @@ def _add_study_parsers(sub) -> None:
 
 
 def _entity_tracking(args) -> None:
-    from jaxinterp.errors import InputError
     from jaxinterp.mech.entity_tracking.models import ModelRecipe
     from jaxinterp.mech.entity_tracking.study import StudyConfig, run_study
 
-    if args.seeds < 1 or args.base_steps < 1 or args.finetune_steps < 1:
-        raise InputError("--seeds, --base-steps and --finetune-steps must be >= 1")
     if args.smoke:
         cfg = StudyConfig.smoke()
     else:
@@ -127,11 +124,8 @@ def _entity_tracking(args) -> None:
 
 
 def _variable_binding(args) -> None:
-    from jaxinterp.errors import InputError
     from jaxinterp.mech.variable_binding import VariableBindingConfig, run_study
 
-    if args.seeds < 1 or args.steps < 1:
-        raise InputError("--seeds and --steps must be >= 1")
     base = VariableBindingConfig()
     cfg = dataclasses.replace(
         base, model=dataclasses.replace(base.model, steps=args.steps), seeds=tuple(range(args.seeds))

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from penzai import pz
 
+from jaxinterp.errors import InputError
 from jaxinterp.mech import patching
 from jaxinterp.mech.circuits.dcm import dcm_variable_binding, evaluate_binding
 from jaxinterp.mech.models.load import load_pretrained
@@ -60,6 +61,11 @@ class VariableBindingConfig:
     iterations: int = 100
     seeds: tuple[int, ...] = (0, 1, 2)
     random_draws: int = 5  # random head selections per (seed, sparsity) for the retrieval control
+
+    def __post_init__(self):
+        self.model.check()
+        if not self.seeds:
+            raise InputError("at least one seed is needed")
 
 
 def _as_tuple(pairs: DesideratumPairs):

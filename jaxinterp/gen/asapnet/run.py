@@ -64,7 +64,7 @@ class RunSpec:
     preset: str = "cpu"
     seed: int = 0
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InputError(f"unknown model {self.kind!r}; choose one of {', '.join(KINDS)}")
         if self.preset not in PRESETS:
@@ -141,7 +141,6 @@ def train_run(
     show_progress: bool = True,
 ) -> Path:
     """Trains `spec` into the run folder `out` (module docstring); returns the folder."""
-    spec.check()
     out, data_dir = Path(out), Path(data_dir or default_data_dir())
     if (out / "run.json").is_file() and not resume:
         raise InputError(f"{out} already holds a run; pass --resume to continue it or choose another --out")

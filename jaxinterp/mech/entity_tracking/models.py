@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from jaxinterp.errors import InputError
 from jaxinterp.mech.models.load import load_pretrained
 from jaxinterp.mech.train import PROGRESS_DIR, TrainConfig, train
 
@@ -36,6 +37,11 @@ class ModelRecipe:
     finetune_steps: int = 400
     finetune_learning_rate: float = 3e-4
     seed: int = 0
+
+    def __post_init__(self):
+        for name in ("num_boxes", "base_steps", "finetune_steps"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     def sources(self) -> list[dict]:
         return [

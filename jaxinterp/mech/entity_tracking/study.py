@@ -41,6 +41,10 @@ class StudyConfig:
     max_seeds: int = 6  # seeds 0 .. max_seeds - 1 may be tried
     box_counts: tuple[int, ...] = BOX_COUNTS  # every model's accuracy is also reported on these
 
+    def __post_init__(self):
+        if self.replicates < 1 or self.max_seeds < self.replicates:
+            raise InputError(f"need 1 <= replicates <= max_seeds, got {self.replicates} and {self.max_seeds}")
+
     @classmethod
     def smoke(cls) -> StudyConfig:
         """Every step on a barely trained 2-layer model with few prompts: for tests, not for findings."""
