@@ -153,9 +153,14 @@ def load_llamalike(folder: str | Path, dtype: Any = np.float32) -> model_parts.T
     Returns:
       Model mapping int tokens {batch, seq} to logits {batch, seq, vocabulary}.
     """
-    config = read_config(folder)
+    return llamalike_from_tensors(read_config(folder), read_tensors(folder, dtype), dtype)
+
+
+def llamalike_from_tensors(
+    config: dict[str, Any], tensors: dict[str, np.ndarray], dtype: Any = np.float32
+) -> model_parts.TransformerLM:
+    """Builds the model from a HF-style config dict and HF-named tensors (a safetensors folder or a GGUF file)."""
     cfg = llamalike_config_from_hf(config, dtype)
-    tensors = read_tensors(folder, dtype)
     v, d = cfg.vocab_size, cfg.embedding_dim
     values = embedding_values(tensors, config, "model.embed_tokens.weight", "lm_head.weight", v, d) | {
         "final_norm/scale.weights": named(take(tensors, "model.norm.weight", (d,)), {"embedding": d}),
