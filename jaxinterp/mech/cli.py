@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from jaxinterp.cli_options import ConfigOptions, add_command_group, add_out, add_quiet, add_seed, add_training_options
+from jaxinterp.mech.commands import add_parsers
 
 HELP = "model surgery: train small transformers on synthetic tasks, activation patching"
 DESCRIPTION = "Train small LLaMA-style transformers on synthetic tasks and take them apart."
@@ -60,6 +61,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_patch)
 
     _add_study_parsers(sub)
+    add_parsers(sub)
 
 
 def _add_study_parsers(sub) -> None:
