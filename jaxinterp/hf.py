@@ -24,13 +24,20 @@ arrays into a model's parameters is each model's loader's job.
 | rotary fraction (GPT-NeoX) | `rotary_pct` | `rope_parameters["partial_rotary_factor"]` |
 | stored dtype | `torch_dtype` | `dtype` |
 
-`rope_settings` accepts both forms (5.x first). The stored dtype key is not needed: each safetensors
-tensor carries its own dtype. Only plain RoPE (`rope_type` "default", or no scaling) is supported; any other
-type (linear, dynamic, llama3, yarn, ...) raises `InputError` naming the field.
+`rope_settings` accepts both forms and returns a `RopeSettings`: the RoPE type with the fields it uses and
+transformers 5.25's defaults filled in. As in transformers, a non-empty 4.x `rope_scaling` replaces
+`rope_parameters`, and a top-level `original_max_position_embeddings` wins over the RoPE dict's. The types are
+plain RoPE ("default", or no scaling) and the four that today's checkpoints use: "linear" (positions divided by
+`factor`), "dynamic" (NTK: the base grows once a sequence outruns `max_position_embeddings`), "llama3" (Llama
+3.1/3.2: long wavelengths divided by `factor`, short ones kept, a smooth band between) and "yarn" (the same idea
+with YaRN's ramp, plus an attention scale). Another type (longrope, ...) or a missing field the type needs
+raises `InputError` naming the field; `jaxinterp.mech.models.rope` computes the frequencies. The stored dtype
+key is not needed: each safetensors tensor carries its own dtype.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable
@@ -116,23 +123,118 @@ def field(config: dict[str, Any], name: str, default: Any = _MISSING, source: st
     return value
 
 
-def rope_settings(config: dict[str, Any]) -> tuple[float, float]:
-    """Returns `(rope_theta, partial_rotary_factor)` from a transformers-4 or transformers-5 config dict.
+ROPE_TYPES = ("default", "dynamic", "linear", "llama3", "yarn")
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeSettings:
+    """RoPE as a `config.json` sets it, with transformers 5.25's defaults filled in (`modeling_rope_utils`).
+
+    Only the fields of `rope_type` are set; the others stay None, so two configs give equal settings exactly
+    when they give the same RoPE. `jaxinterp.mech.models.rope` turns the settings into inverse frequencies.
+
+    Attributes:
+      theta: base wavelength (`rope_theta`).
+      fraction: share of each head's dimensions that rotate (`partial_rotary_factor`).
+      rope_type: one of `ROPE_TYPES`.
+      factor: context-extension factor (every type but "default"; for yarn a null factor is
+        `max_position_embeddings / original_max_position_embeddings`, as in transformers).
+      max_position_embeddings: dynamic only: the length beyond which the base grows.
+      original_max_position_embeddings: llama3 and yarn: the pretraining context length.
+      low_freq_factor: llama3: wavelengths above `original / low_freq_factor` are divided by `factor`.
+      high_freq_factor: llama3: wavelengths below `original / high_freq_factor` are kept.
+      beta_fast: yarn: rotations that bound the kept (extrapolated) band (null or 0 -> 32).
+      beta_slow: yarn: rotations that bound the interpolated band (null or 0 -> 1).
+      attention_factor: yarn: the cos/sin scale if given; else computed from `factor`, `mscale`, `mscale_all_dim`.
+      mscale: yarn: numerator weight of that computed scale (used only with `mscale_all_dim`).
+      mscale_all_dim: yarn: its denominator weight.
+      truncate: yarn: round the correction range outwards to whole dimensions (default true).
+    """
+
+    theta: float = 10_000.0
+    fraction: float = 1.0
+    rope_type: str = "default"
+    factor: float | None = None
+    max_position_embeddings: int | None = None
+    original_max_position_embeddings: int | None = None
+    low_freq_factor: float | None = None
+    high_freq_factor: float | None = None
+    beta_fast: float | None = None
+    beta_slow: float | None = None
+    attention_factor: float | None = None
+    mscale: float | None = None
+    mscale_all_dim: float | None = None
+    truncate: bool | None = None
+
+
+def _rope_number(spec: dict[str, Any], key: str, where: str, rope_type: str, required: bool = True) -> float | None:
+    """`spec[key]` as a float (None when absent or null and not `required`); `InputError` naming the field."""
+    value = spec.get(key)
+    if value is None:
+        if required:
+            raise InputError(f"{CONFIG_FILE} field {where}.rope_type = {rope_type!r} needs a number in {where}.{key}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{CONFIG_FILE} field {where}.{key} = {value!r} is not a number")
+    return float(value)
+
+
+def rope_settings(config: dict[str, Any]) -> RopeSettings:
+    """The RoPE of a transformers-4 or transformers-5 config dict.
+
+    As in transformers, a non-empty 4.x `rope_scaling` replaces `rope_parameters`; `rope_theta`,
+    `partial_rotary_factor` and (llama3, yarn) `original_max_position_embeddings` fall back to top-level fields,
+    and a top-level `original_max_position_embeddings` wins over the RoPE dict's (transformers' Phi-3 rule,
+    which it applies to every model).
 
     Raises:
-      InputError: for a RoPE scaling type other than "default", naming the field that sets it.
+      InputError: a `rope_type` outside `ROPE_TYPES`, or a missing or non-numeric field it needs, naming it.
     """
-    params = config.get("rope_parameters") or {}
     legacy = config.get("rope_scaling") or {}
-    for where, spec in (("rope_parameters", params), ("rope_scaling", legacy)):
-        rope_type = spec.get("rope_type", spec.get("type", "default"))
-        if rope_type != "default":
-            raise InputError(
-                f"{CONFIG_FILE} field {where}.rope_type = {rope_type!r} is not supported (only plain RoPE, 'default')"
-            )
-    theta = params.get("rope_theta", config.get("rope_theta", config.get("rotary_emb_base", 10_000.0)))
-    fraction = params.get("partial_rotary_factor", config.get("partial_rotary_factor", config.get("rotary_pct", 1.0)))
-    return float(theta), float(fraction)
+    spec, where = (legacy, "rope_scaling") if legacy else (config.get("rope_parameters") or {}, "rope_parameters")
+    rope_type = spec.get("rope_type", spec.get("type", "default"))
+    if rope_type not in ROPE_TYPES:
+        raise InputError(
+            f"{CONFIG_FILE} field {where}.rope_type = {rope_type!r} is not supported ({', '.join(ROPE_TYPES)})"
+        )
+    theta = spec.get("rope_theta", config.get("rope_theta", config.get("rotary_emb_base", 10_000.0)))
+    fraction = spec.get("partial_rotary_factor", config.get("partial_rotary_factor", config.get("rotary_pct", 1.0)))
+    settings = RopeSettings(theta=float(theta), fraction=float(fraction), rope_type=rope_type)
+    if rope_type == "default":
+        return settings
+
+    def number(key: str, required: bool = True) -> float | None:
+        return _rope_number(spec, key, where, rope_type, required)
+
+    if rope_type in ("linear", "dynamic"):
+        settings = dataclasses.replace(settings, factor=number("factor"))
+        if rope_type == "dynamic":
+            length = int(field(config, "max_position_embeddings"))
+            settings = dataclasses.replace(settings, max_position_embeddings=length)
+        return settings
+    top = config.get("original_max_position_embeddings")
+    original = top or spec.get("original_max_position_embeddings") or field(config, "max_position_embeddings")
+    settings = dataclasses.replace(settings, original_max_position_embeddings=int(original))
+    if rope_type == "llama3":
+        return dataclasses.replace(
+            settings,
+            factor=number("factor"),
+            low_freq_factor=number("low_freq_factor"),
+            high_freq_factor=number("high_freq_factor"),
+        )
+    if "factor" not in spec:  # transformers refuses a yarn config without the key, but reads null as "derive it"
+        number("factor")
+    factor = number("factor", required=False)
+    return dataclasses.replace(
+        settings,
+        factor=factor if factor is not None else field(config, "max_position_embeddings") / int(original),
+        beta_fast=number("beta_fast", required=False) or 32.0,
+        beta_slow=number("beta_slow", required=False) or 1.0,
+        attention_factor=number("attention_factor", required=False),
+        mscale=number("mscale", required=False),
+        mscale_all_dim=number("mscale_all_dim", required=False),
+        truncate=bool(spec.get("truncate", True)),
+    )
 
 
 def _load(path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
@@ -178,13 +280,23 @@ def take(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...]) -> n
 
 
 def load_tokenizer(folder: str | Path, kind: str = "AutoTokenizer"):
-    """transformers' tokenizer class `kind` (e.g. "CLIPTokenizer") loaded from the folder's tokenizer files.
+    """transformers' tokenizer class `kind` (e.g. "CLIPTokenizer") loaded from the folder's tokenizer files,
+    or the fast tokenizer of a GGUF file's metadata (`folder` a `.gguf` file, or a folder holding one and no
+    `config.json`; see `jaxinterp.gguf`).
 
     Raises:
-      InputError: the folder has none of `TOKENIZER_FILES`, or transformers cannot load them.
+      InputError: the folder has none of `TOKENIZER_FILES`, transformers cannot load them, or `kind` is
+        not a generic fast tokenizer for a GGUF file.
     """
     import transformers  # only here: reading configs and tensors does not need it
 
+    from jaxinterp.gguf import gguf_file, read_gguf_tokenizer  # only here: it imports the gguf package
+
+    gguf_path = gguf_file(folder)
+    if gguf_path is not None:
+        if kind not in ("AutoTokenizer", "PreTrainedTokenizerFast"):
+            raise InputError(f"a GGUF file gives a PreTrainedTokenizerFast, not a {kind}")
+        return read_gguf_tokenizer(gguf_path)
     path = Path(folder)
     if not any(all((path / name).is_file() for name in files) for files in TOKENIZER_FILES):
         raise InputError(f"{path} has no tokenizer files for {kind} (tokenizer.json, or vocab.json and merges.txt)")

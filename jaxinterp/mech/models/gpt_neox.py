@@ -45,7 +45,10 @@ def gpt_neox_config_from_hf(config: dict[str, Any], dtype: Any = np.float32) -> 
     supported = [name for name, form in ACTIVATIONS.items() if form in _PENZAI_FORMS]
     if act not in supported:
         raise InputError(f"config.json field hidden_act = {act!r} is not supported ({', '.join(supported)})")
-    theta, fraction = rope_settings(config)
+    rope = rope_settings(config)
+    if rope.rope_type != "default":
+        raise InputError(f"config.json RoPE scaling rope_type = {rope.rope_type!r} is not supported for gpt_neox")
+    theta, fraction = rope.theta, rope.fraction
     projection = field(config, "hidden_size") // field(config, "num_attention_heads")
     return neox.GPTNeoXTransformerConfig(
         num_attention_heads=field(config, "num_attention_heads"),

@@ -11,6 +11,8 @@ adjacent (HF `repeat_kv` gives query head `h` the KV head `h // query_heads`), s
 Tied embeddings (`tie_word_embeddings`, no `lm_head.weight` stored) reuse `embed_tokens` as `lm_head`;
 penzai's `tie_embedder_and_logits` is not used because it also rescales embeddings (a Gemma feature).
 Qwen2's q/k/v biases are added as `pz.nn.AddBias` layers after the projections.
+RoPE scaling (`rope_type` linear, dynamic, llama3, yarn: `jaxinterp.mech.models.rope`) replaces penzai's
+`ApplyRoPE` layers by `ApplyScaledRoPE` after the build; plain RoPE keeps penzai's layers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from penzai.models.transformer.variants import llamalike_common as llc
 from jaxinterp.errors import InputError
 from jaxinterp.hf import field, read_config, read_tensors, rope_settings, take
 from jaxinterp.mech.models.hf_params import bind_parameters, embedding_values, named
+from jaxinterp.mech.models.rope import with_scaled_rope
 
 MODEL_TYPES = ("llama", "mistral", "qwen2")
 
@@ -34,12 +37,14 @@ MODEL_TYPES = ("llama", "mistral", "qwen2")
 def llamalike_config_from_hf(config: dict[str, Any], dtype: Any = np.float32) -> llc.LlamalikeTransformerConfig:
     """Maps a raw LLaMA/Mistral/Qwen2 `config.json` dict (transformers 4.x or 5.x) to penzai's config.
 
+    Penzai's config has no RoPE scaling: `llamalike_from_tensors` applies it to the built model.
+
     Args:
       config: the parsed `config.json`.
       dtype: parameter and activation dtype of the built model.
 
     Raises:
-      InputError: an unsupported `model_type`, activation, bias, RoPE scaling, or inconsistent head counts.
+      InputError: an unsupported `model_type`, activation, bias, RoPE type, or inconsistent head counts.
     """
     model_type = field(config, "model_type")
     if model_type not in MODEL_TYPES:
@@ -49,9 +54,9 @@ def llamalike_config_from_hf(config: dict[str, Any], dtype: Any = np.float32) ->
     for name in ("attention_bias", "mlp_bias"):
         if field(config, name, False):
             raise InputError(f"config.json field {name} = true is not supported")
-    theta, fraction = rope_settings(config)
-    if fraction != 1.0:
-        raise InputError(f"config.json field partial_rotary_factor = {fraction} is not supported for {model_type}")
+    rope = rope_settings(config)
+    if rope.fraction != 1.0:
+        raise InputError(f"config.json field partial_rotary_factor = {rope.fraction} is not supported for {model_type}")
     num_heads = field(config, "num_attention_heads")
     num_kv_heads = field(config, "num_key_value_heads", None) or num_heads
     if num_heads % num_kv_heads:
@@ -71,7 +76,7 @@ def llamalike_config_from_hf(config: dict[str, Any], dtype: Any = np.float32) ->
         vocab_size=field(config, "vocab_size"),
         mlp_variant="swiglu",
         tie_embedder_and_logits=False,
-        rope_wavelength=theta,
+        rope_wavelength=rope.theta,
         rms_norm_eps=float(field(config, "rms_norm_eps", 1e-6)),
         attention_type=llc.AttentionTypeSlidingWindowCausal(window) if window else llc.AttentionTypeGlobalCausal(),
         parameter_dtype=jnp.dtype(dtype),
@@ -159,7 +164,10 @@ def load_llamalike(folder: str | Path, dtype: Any = np.float32) -> model_parts.T
 def llamalike_from_tensors(
     config: dict[str, Any], tensors: dict[str, np.ndarray], dtype: Any = np.float32
 ) -> model_parts.TransformerLM:
-    """Builds the model from a HF-style config dict and HF-named tensors (a safetensors folder or a GGUF file)."""
+    """Builds the model from a HF-style config dict and HF-named tensors (a safetensors folder or a GGUF file).
+
+    Any RoPE scaling of the config (`rope_parameters` / `rope_scaling`) is applied (`rope.with_scaled_rope`).
+    """
     cfg = llamalike_config_from_hf(config, dtype)
     v, d = cfg.vocab_size, cfg.embedding_dim
     values = embedding_values(tensors, config, "model.embed_tokens.weight", "lm_head.weight", v, d) | {
@@ -170,4 +178,4 @@ def llamalike_from_tensors(
     model = bind_parameters(llc.build_llamalike_transformer(cfg, init_base_rng=None, name="transformer"), values)
     if config["model_type"] == "qwen2":
         model = _add_qkv_biases(model, tensors, cfg)
-    return model
+    return with_scaled_rope(model, rope_settings(config))

@@ -1,4 +1,7 @@
-"""One entry point for local Hugging Face checkpoints: `load_pretrained(folder)` picks the loader by `model_type`."""
+"""One entry point for local checkpoints: `load_pretrained(path)` reads a Hugging Face folder (the loader is
+picked by `config.json`'s `model_type`) or a GGUF file (a `.gguf` path, or a folder whose only checkpoint is
+one `.gguf` and no `config.json`; see `jaxinterp.gguf`), which becomes the same config dict and HF-named
+tensors and goes through the same LLaMA-like builder."""
 
 from __future__ import annotations
 
@@ -10,11 +13,12 @@ import numpy as np
 from penzai.models.transformer import model_parts
 
 from jaxinterp.errors import InputError
+from jaxinterp.gguf import gguf_file, read_gguf
 from jaxinterp.hf import field, read_config
 from jaxinterp.mech.models.gpt2 import load_gpt2
 from jaxinterp.mech.models.gpt_neox import load_gpt_neox
 from jaxinterp.mech.models.llamalike import MODEL_TYPES as LLAMALIKE_TYPES
-from jaxinterp.mech.models.llamalike import load_llamalike
+from jaxinterp.mech.models.llamalike import llamalike_from_tensors, load_llamalike
 
 # config.json `model_type` -> loader(folder, dtype).
 LOADERS: dict[str, Callable[..., model_parts.TransformerLM]] = {
@@ -25,18 +29,24 @@ LOADERS: dict[str, Callable[..., model_parts.TransformerLM]] = {
 
 
 def load_pretrained(folder: str | Path, dtype: Any = np.float32) -> model_parts.TransformerLM:
-    """Loads a local HF checkpoint folder (`config.json` + safetensors) into a penzai `TransformerLM`.
+    """Loads a local checkpoint into a penzai `TransformerLM`, without PyTorch.
 
     Args:
-      folder: checkpoint folder, single-file or sharded safetensors; no PyTorch needed.
+      folder: HF checkpoint folder (`config.json` + single-file or sharded safetensors), a `.gguf` file, or
+        a folder holding one `.gguf` and no `config.json` (quantised tensors are dequantised).
       dtype: dtype of parameters and activations (default float32).
 
     Returns:
       Model mapping int tokens {batch, seq} to logits {batch, seq, vocabulary}.
 
     Raises:
-      InputError: missing folder/file/tensor, wrong tensor shape, or an unsupported `model_type`.
+      InputError: missing folder/file/tensor, wrong tensor shape, an unsupported `model_type` or GGUF
+        architecture / tensor type, or a truncated GGUF file.
     """
+    path = gguf_file(folder)
+    if path is not None:
+        config, tensors = read_gguf(path, dtype)
+        return llamalike_from_tensors(config, tensors, dtype)
     model_type = field(read_config(folder), "model_type")
     if model_type not in LOADERS:
         raise InputError(
