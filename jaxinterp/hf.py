@@ -13,7 +13,8 @@ arrays into a model's parameters is each model's loader's job.
 - `ACTIVATIONS` is the one table of HF activation names (`hidden_act`, GPT-2's `activation_function`);
   `activation_fn` turns a name into its JAX function.
 - `load_tokenizer` loads a transformers tokenizer class from the folder's tokenizer files (the tokenizers
-  library does the work; no PyTorch).
+  library does the work; no PyTorch), or, given a `.gguf` file (or a folder holding one), the tokenizer
+  written in that file's metadata (`jaxinterp.gguf`).
 
 `config.json` is read as a raw dict because its keys changed between transformers 4.x and 5.x:
 
