@@ -86,7 +86,23 @@ def _add_study_parsers(sub) -> None:
         default=0.88,
         help="stop the base model's training at this evaluation accuracy (0.88; 1 = train all --base-steps)",
     )
-    p.add_argument("--finetune-steps", type=int, default=400, help="training steps of each fine-tune (400)")
+    p.add_argument(
+        "--model",
+        help="a pretrained Hugging Face checkpoint folder (with its tokenizer): study it instead of training models; "
+        "the accuracy table by number of boxes comes first and the study stops there if the model is at chance",
+    )
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        help="trained study: training steps of each fine-tune (default 400); with --model: fine-tune the model on "
+        "boxes prompts for N steps first (default: no fine-tune)",
+    )
+    p.add_argument(
+        "--finetune-method",
+        choices=("lora", "full"),
+        default="lora",
+        help="with --model --finetune-steps: LoRA of every block matrix (default) or a full fine-tune",
+    )
     p.add_argument("--smoke", action="store_true", help="a seconds-long run of every step on a tiny model")
     add_quiet(p, "no progress output")
     p.set_defaults(func=_entity_tracking)
@@ -96,6 +112,11 @@ def _add_study_parsers(sub) -> None:
         help="the variable-binding study (Davies et al. 2023): DCM over all final-token heads and MLPs; report",
     )
     add_out(p, "study folder (model, index.html)")
+    p.add_argument(
+        "--model",
+        help="a pretrained Hugging Face checkpoint folder (with its tokenizer): its accuracy on the paper's prompts, "
+        "stopping where it is at chance, instead of training a model",
+    )
     p.add_argument("--seeds", type=int, default=3, help="seeds per sparsity (default 3)")
     p.add_argument("--steps", type=int, default=800, help="training steps of the arithmetic model (800)")
     add_quiet(p, "no progress output")
@@ -106,6 +127,9 @@ def _entity_tracking(args) -> None:
     from jaxinterp.mech.entity_tracking.models import ModelRecipe
     from jaxinterp.mech.entity_tracking.study import StudyConfig, run_study
 
+    if args.model:
+        _pretrained_entity_tracking(args)
+        return
     if args.smoke:
         cfg = StudyConfig.smoke()
     else:
@@ -113,7 +137,7 @@ def _entity_tracking(args) -> None:
             num_boxes=args.num_boxes,
             base_steps=args.base_steps,
             base_stop_at_accuracy=None if args.base_stop_at >= 1 else args.base_stop_at,
-            finetune_steps=args.finetune_steps,
+            finetune_steps=400 if args.finetune_steps is None else args.finetune_steps,
         )
         cfg = StudyConfig(
             recipe=recipe,
@@ -125,8 +149,26 @@ def _entity_tracking(args) -> None:
     print(f"wrote {page}")
 
 
+def _pretrained_entity_tracking(args) -> None:
+    from jaxinterp.mech.entity_tracking.pretrained import PretrainedStudyConfig, run_pretrained_study
+    from jaxinterp.mech.finetune import FinetuneConfig
+
+    tune = None
+    if args.finetune_steps:  # None or 0: study the model as it is
+        tune = FinetuneConfig(steps=args.finetune_steps, method=args.finetune_method)
+    cfg = PretrainedStudyConfig(study_boxes=args.num_boxes, finetune=tune)
+    page = run_pretrained_study(args.model, args.out, cfg, show_progress=not args.quiet)
+    print(f"wrote {page}")
+
+
 def _variable_binding(args) -> None:
     from jaxinterp.mech.variable_binding import VariableBindingConfig, run_study
+
+    if args.model:
+        from jaxinterp.mech.variable_binding_pretrained import run_pretrained_binding
+
+        print(f"wrote {run_pretrained_binding(args.model, args.out)}")
+        return
 
     base = VariableBindingConfig()
     cfg = dataclasses.replace(
