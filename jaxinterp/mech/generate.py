@@ -62,7 +62,7 @@ from penzai import pz
 from penzai.models.transformer import model_parts, sampling_mode
 
 from jaxinterp.errors import InputError
-from jaxinterp.hf import read_config, read_json
+from jaxinterp.hf import read_json
 
 PAD = -1
 MIN_BUCKET = 8
@@ -242,9 +242,9 @@ class Generator:
     @classmethod
     def from_folder(cls, folder: str | Path, dtype: Any = np.float32) -> Generator:
         """Loads a HF checkpoint folder with `load_pretrained`; EOS ids and context come from its configs."""
-        from jaxinterp.mech.models.load import load_pretrained
+        from jaxinterp.mech.models.load import checkpoint_config, load_pretrained
 
-        context = context_of(read_config(folder))
+        context = context_of(checkpoint_config(folder))
         return cls.from_model(load_pretrained(folder, dtype), eos_ids_of(folder), context)
 
     def __call__(self, prompts: Sequence[Sequence[int]], config: SamplingConfig = SamplingConfig()) -> Generation:
@@ -315,7 +315,13 @@ def context_of(config: dict[str, Any]) -> int | None:
 
 
 def eos_ids_of(folder: str | Path) -> tuple[int, ...]:
-    """End-of-sequence ids as transformers' `generate` takes them: `generation_config.json`, else `config.json`."""
+    """End-of-sequence ids as transformers' `generate` takes them: `generation_config.json`, else `config.json`
+    (a GGUF file: its tokenizer metadata's EOS id)."""
+    from jaxinterp.mech.models.load import checkpoint_config
+
+    if not Path(folder).is_dir():
+        value = checkpoint_config(folder).get("eos_token_id")
+        return () if value is None else (value,)
     for name in ("generation_config.json", "config.json"):
         if (Path(folder) / name).is_file():
             value = read_json(Path(folder) / name).get("eos_token_id")

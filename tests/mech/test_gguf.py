@@ -25,7 +25,7 @@ from jaxinterp.errors import InputError
 from jaxinterp.gguf import gguf_file, hf_config, llama3_rope_factors, permute_rows, unpermute_rows, write_gguf
 from jaxinterp.hf import load_tokenizer
 from jaxinterp.mech.models.convert import convert_gguf
-from jaxinterp.mech.models.load import load_pretrained
+from jaxinterp.mech.models.load import checkpoint_config, load_pretrained
 from tests.mech.real_model import smollm2_folder, smollm2_gguf
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "gguf"
@@ -188,6 +188,8 @@ def test_tiny_gguf_matches_transformers_gguf_load_and_convert_round_trips(tmp_pa
 
     out = convert_gguf(FIXTURES / name, tmp_path / "hf")
     config = json.loads((out / "config.json").read_text())
+    assert checkpoint_config(out) == config
+    assert checkpoint_config(FIXTURES / name) == {k: v for k, v in config.items() if k != "transformers_version"}
     assert config["model_type"] == TINY[name][0] and config["num_key_value_heads"] == 2
     np.testing.assert_allclose(logits(load_pretrained(out), ids), ours, atol=1e-6, rtol=0)
     # transformers read the folder convert_gguf wrote when the fixtures were made (no torch here).

@@ -41,13 +41,14 @@ def prompt_ids(tokenizer, text: str, chat: bool) -> list[int]:
 
 
 def _generate(args) -> None:
-    from jaxinterp.hf import load_tokenizer, read_config
+    from jaxinterp.hf import load_tokenizer
     from jaxinterp.mech.generate import Generator, SamplingConfig, check_prompt_length, context_of
+    from jaxinterp.mech.models.load import checkpoint_config
 
     config = SamplingConfig(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed)
     tokenizer = load_tokenizer(args.model)
     ids = prompt_ids(tokenizer, args.prompt, args.chat)
-    check_prompt_length(len(ids), context_of(read_config(args.model)))  # before the model is loaded
+    check_prompt_length(len(ids), context_of(checkpoint_config(args.model)))  # before the model is loaded
     generator = Generator.from_folder(args.model)
     if not generator.eos_ids and tokenizer.eos_token_id is not None:
         generator = Generator(generator.model, (tokenizer.eos_token_id,), generator.context)

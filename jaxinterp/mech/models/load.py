@@ -13,7 +13,7 @@ import numpy as np
 from penzai.models.transformer import model_parts
 
 from jaxinterp.errors import InputError
-from jaxinterp.gguf import gguf_file, read_gguf
+from jaxinterp.gguf import gguf_config, gguf_file, open_gguf, read_gguf, read_metadata
 from jaxinterp.hf import field, read_config
 from jaxinterp.mech.models.gpt2 import load_gpt2
 from jaxinterp.mech.models.gpt_neox import load_gpt_neox
@@ -53,3 +53,15 @@ def load_pretrained(folder: str | Path, dtype: Any = np.float32) -> model_parts.
             f"config.json field model_type = {model_type!r} is not supported; supported: {', '.join(sorted(LOADERS))}"
         )
     return LOADERS[model_type](folder, dtype)
+
+
+def checkpoint_config(path: str | Path) -> dict[str, Any]:
+    """The `config.json` dict of a checkpoint: the folder's file, or the one a GGUF file's metadata describes.
+
+    For a GGUF file, the EOS/BOS/pad ids come from its tokenizer metadata (`eos_token_id`, ...).
+    """
+    gguf_path = gguf_file(path)
+    if gguf_path is None:
+        return read_config(path)
+    reader = open_gguf(gguf_path)
+    return gguf_config(reader, read_metadata(reader))
