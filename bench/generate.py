@@ -148,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
+    if not (args.model / "config.json").is_file():
+        gguf = "~/.cache/jaxinterp/SmolLM2-135M-Instruct.Q4_1.gguf"
+        parser.error(
+            f"no checkpoint folder at {args.model}; make the default one with: bash scripts/fetch_smollm2.sh && "
+            f"jaxinterp mech convert {gguf} --out ~/.cache/jaxinterp/smollm2-hf"
+        )
     from jaxinterp.hf import load_tokenizer
 
     ids = list(load_tokenizer(args.model)(args.prompt)["input_ids"])
